@@ -1,0 +1,39 @@
+# The two commands of the README contract: `make run` and `make test`. Both set themselves up.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | cksum | cut -d' ' -f1)
+PRESET ?= demo
+DATE ?= 2024-09-08
+
+.PHONY: setup run test test-slow test-all lint bench backfill-demo clean
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@rm -f $(VENV)/.installed-*; touch $@
+
+setup: $(STAMP)
+
+## run: the weekly DAG once, in-process, on embedded defaults (SQLite lineage, bundled prices, demo preset)
+run: setup
+	PATH="$(abspath $(BIN)):$$PATH" scripts/run_demo.sh "$(DATE)" "$(PRESET)"
+
+## test: the whole default suite (unit, PostgreSQL integration, DAG end-to-end); starts PostgreSQL if down
+test: setup
+	PATH="$(abspath $(BIN)):$$PATH" scripts/test.sh -m "not slow"
+
+test-slow: setup
+	PATH="$(abspath $(BIN)):$$PATH" scripts/test.sh -m slow
+
+lint: setup
+	$(BIN)/ruff check autotest_lib dags tests bench scripts
+	$(BIN)/ruff format --check autotest_lib dags tests bench scripts
+
+bench: setup
+	$(BIN)/python bench/throughput.py
+
+clean:
+	rm -rf var .pytest_cache

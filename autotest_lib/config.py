@@ -1,0 +1,290 @@
+"""Typed configuration: presets for the weekly compute split, PPO defaults, search space, env and data.
+
+A preset is a YAML file under ``include/config/`` validated by :class:`Preset`. Every field carries its
+meaning in its description, so ``Preset.model_json_schema()`` doubles as the reference. A bad value fails
+with :class:`~autotest_lib.errors.ConfigError` naming the field and the value.
+
+>>> print(budget_split(load_preset("recommended")).table())   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from autotest_lib.errors import ConfigError
+
+__all__ = [
+    "BudgetSplit",
+    "DataConfig",
+    "EnvConfig",
+    "FloatRange",
+    "PPOParams",
+    "Preset",
+    "RoleBudget",
+    "SearchSpace",
+    "WindowConfig",
+    "budget_split",
+    "include_dir",
+    "list_presets",
+    "load_preset",
+]
+
+Role = Literal["explorer", "refiner", "champion", "pbt"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PPOParams(_Strict):
+    """Hyperparameters handed to ``stable_baselines3.PPO`` (plus the number of parallel env copies)."""
+
+    learning_rate: float = Field(3e-4, gt=0, lt=1, description="Base Adam learning rate before multiplier and schedule.")
+    n_steps: int = Field(256, ge=8, description="Steps per env copy per rollout; rollout size is n_steps * n_envs.")
+    batch_size: int = Field(1024, ge=8, description="Minibatch size for each gradient step.")
+    n_epochs: int = Field(5, ge=1, le=50, description="Passes over each rollout.")
+    gamma: float = Field(0.99, gt=0, le=1, description="Discount factor.")
+    gae_lambda: float = Field(0.95, gt=0, le=1, description="GAE bias/variance trade-off.")
+    ent_coef: float = Field(0.001, ge=0, lt=1, description="Entropy bonus coefficient.")
+    clip_range: float = Field(0.2, gt=0, lt=1, description="PPO policy ratio clip.")
+    vf_coef: float = Field(0.5, ge=0, description="Value loss coefficient.")
+    max_grad_norm: float = Field(0.5, gt=0, description="Gradient clipping norm.")
+    net_arch: tuple[int, ...] = Field((64, 64), min_length=1, description="Hidden layer widths of policy and value nets.")
+    n_envs: int = Field(16, ge=1, le=1024, description="Parallel env copies in the batched VecEnv.")
+
+    @model_validator(mode="after")
+    def _batch_fits_rollout(self) -> PPOParams:
+        rollout = self.n_steps * self.n_envs
+        if self.batch_size > rollout:
+            raise ValueError(f"batch_size={self.batch_size} exceeds the rollout n_steps*n_envs={rollout}")
+        return self
+
+
+class FloatRange(_Strict):
+    """A closed interval sampled uniformly, or log-uniformly when ``log`` is true."""
+
+    low: float = Field(description="Lower bound (inclusive).")
+    high: float = Field(description="Upper bound (inclusive).")
+    log: bool = Field(False, description="Sample log-uniformly (for rates and coefficients).")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FloatRange:
+        if not self.low <= self.high:
+            raise ValueError(f"low={self.low} must be <= high={self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"log range needs low > 0, got {self.low}")
+        return self
+
+
+class SearchSpace(_Strict):
+    """Where explorer hyperparameters are drawn from, and the bounds PBT mutations are clipped to."""
+
+    learning_rate: FloatRange = Field(FloatRange(low=5e-5, high=1e-3, log=True), description="Learning rate range.")
+    n_steps: tuple[int, ...] = Field((128, 256, 512), min_length=1, description="Rollout lengths to choose from.")
+    batch_size: tuple[int, ...] = Field((256, 512, 1024), min_length=1, description="Minibatch sizes to choose from.")
+    gamma: FloatRange = Field(FloatRange(low=0.95, high=0.999), description="Discount range.")
+    gae_lambda: FloatRange = Field(FloatRange(low=0.9, high=0.99), description="GAE lambda range.")
+    ent_coef: FloatRange = Field(FloatRange(low=1e-5, high=1e-2, log=True), description="Entropy coefficient range.")
+    clip_range: FloatRange = Field(FloatRange(low=0.1, high=0.3), description="Clip range.")
+    net_arch: tuple[tuple[int, ...], ...] = Field(
+        ((64, 64), (128, 128), (256, 256)), min_length=1, description="Network shapes to choose from."
+    )
+
+
+class RoleBudget(_Strict):
+    """How many models of one role a week trains, for how long, at which learning rate."""
+
+    count: int = Field(ge=0, description="Number of models of this role per week.")
+    timesteps: int = Field(ge=0, description="Environment steps added per model this week.")
+    lr_multiplier: float = Field(1.0, gt=0, le=10, description="Factor applied to the model's base learning rate.")
+    lr_schedule: Literal["linear", "constant"] = Field("linear", description="'linear' decays to 0 over the run; 'constant' keeps it.")
+
+    @property
+    def total(self) -> int:
+        return self.count * self.timesteps
+
+
+class EnvConfig(_Strict):
+    """The trading environment: universe width, costs, episodes and risk terms."""
+
+    max_tickers: int = Field(30, ge=1, le=64, description="Width of the fixed observation layout (ticker slots).")
+    feature_set: Literal["simple", "rich", "full"] = Field("rich", description="Named feature set placed in the fixed layout.")
+    episode_length: int = Field(252, ge=5, description="Trading days per training episode.")
+    cost_bps: float = Field(5.0, ge=0, le=1000, description="Commission in basis points of traded notional.")
+    slippage_bps: float = Field(5.0, ge=0, le=1000, description="Slippage in basis points of traded notional.")
+    action_scale: float = Field(5.0, gt=0, description="Actions in [-1, 1] are scaled by this before the softmax into weights.")
+    max_weight: float = Field(1.0, gt=0, le=1, description="Cap on any single ticker's weight (excess goes to cash).")
+    max_gross: float = Field(1.0, gt=0, le=1, description="Cap on the sum of ticker weights (the rest is cash).")
+    risk_penalty: float = Field(0.0, ge=0, description="Reward penalty per unit increase of drawdown (0 = off).")
+
+
+class DataConfig(_Strict):
+    """Where prices come from and which tickers models may trade."""
+
+    source: Literal["bundled", "yfinance"] = Field("bundled", description="Price source; 'bundled' needs no network.")
+    universe: tuple[str, ...] = Field(min_length=1, description="Tickers explorers draw their sets from.")
+    tickers_per_model: tuple[int, int] = Field((5, 10), description="Inclusive (min, max) tickers per explorer.")
+    benchmark: str = Field("SPY", description="Index ETF used as benchmark and for regime features.")
+    earliest: str = Field("2005-01-03", description="No price before this date is loaded.")
+
+    @model_validator(mode="after")
+    def _sizes(self) -> DataConfig:
+        lo, hi = self.tickers_per_model
+        if not 1 <= lo <= hi <= len(self.universe):
+            raise ValueError(
+                f"tickers_per_model={self.tickers_per_model} must satisfy 1 <= min <= max <= {len(self.universe)} (universe size)"
+            )
+        return self
+
+
+class WindowConfig(_Strict):
+    """Rolling windows, all derived from the week's cutoff."""
+
+    train_years: float | None = Field(8.0, gt=0, description="Trailing training window in years; null = expanding from data.earliest.")
+    validation_weeks: int = Field(26, ge=4, description="Validation window: the last N weeks before the cutoff (never trained on).")
+    recent_weeks: int = Field(104, ge=4, description="'Recent' part of a continued model's data mix.")
+    recent_fraction: float = Field(0.7, ge=0, le=1, description="Share of continued training episodes drawn from the recent window.")
+
+
+class Preset(_Strict):
+    """One weekly configuration: the compute split and everything the week's tasks need."""
+
+    name: str = Field(description="Preset name, e.g. 'recommended'.")
+    description: str = Field("", description="One line for humans.")
+    explorers: RoleBudget = Field(description="New models with sampled hyperparameters and ticker sets.")
+    refiners: RoleBudget = Field(description="Last week's top models continued.")
+    champion: RoleBudget = Field(description="Best model of all time continued.")
+    ppo: PPOParams = Field(PPOParams(), description="Default PPO hyperparameters (explorers sample around the search space).")
+    search_space: SearchSpace = Field(SearchSpace(), description="Explorer sampling space and PBT clip bounds.")
+    env: EnvConfig = Field(EnvConfig(), description="Trading environment.")
+    data: DataConfig = Field(description="Price source and universe.")
+    windows: WindowConfig = Field(WindowConfig(), description="Training/validation windows.")
+    checkpoint_every: int = Field(100_000, ge=1, description="Save a resumable checkpoint every N steps.")
+    keep_top_n: int = Field(5, ge=1, description="Bundles kept in the archive.")
+    rollback_threshold: float = Field(0.10, ge=0, le=1, description="Roll back a continued model scoring this much worse than its parent.")
+    seed: int = Field(0, ge=0, description="Base seed; each week and slot derive their own from it.")
+
+    @property
+    def total_timesteps(self) -> int:
+        return self.explorers.total + self.refiners.total + self.champion.total
+
+
+@dataclass(frozen=True)
+class BudgetSplit:
+    """Steps per role for one preset. ``table()`` renders it for logs and the report."""
+
+    preset: str
+    rows: tuple[tuple[str, int, int, int], ...]  # role, count, steps each, total
+
+    @property
+    def total(self) -> int:
+        return sum(r[3] for r in self.rows)
+
+    def shares(self) -> dict[str, float]:
+        return {role: (tot / self.total if self.total else 0.0) for role, _, _, tot in self.rows}
+
+    def table(self) -> str:
+        lines = [f"preset {self.preset}: {_steps(self.total)} steps/week"]
+        for role, count, each, tot in self.rows:
+            share = tot / self.total if self.total else 0.0
+            lines.append(f"  {role:<9} {count:>3} x {_steps(each):>6} = {_steps(tot):>6}  {share:6.1%}")
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "preset": self.preset,
+            "total": self.total,
+            "roles": [
+                {"role": r, "count": c, "timesteps": e, "total": t, "share": t / self.total if self.total else 0.0}
+                for r, c, e, t in self.rows
+            ],
+        }
+
+
+def _steps(n: int) -> str:
+    if n >= 1_000_000:
+        return f"{n / 1e6:g}M"
+    if n >= 1_000:
+        return f"{n / 1e3:g}k"
+    return str(n)
+
+
+def budget_split(preset: Preset) -> BudgetSplit:
+    """Steps per role: ``recommended`` gives 22.5M / 10M / 3M = 63.4% / 28.2% / 8.5%."""
+    rows = tuple(
+        (role, b.count, b.timesteps, b.total)
+        for role, b in (("explorer", preset.explorers), ("refiner", preset.refiners), ("champion", preset.champion))
+    )
+    return BudgetSplit(preset=preset.name, rows=rows)
+
+
+def include_dir() -> Path:
+    """The ``include/`` folder (configs, bundled prices); ``AUTOTEST_INCLUDE_DIR`` overrides it."""
+    env = os.environ.get("AUTOTEST_INCLUDE_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "include"
+
+
+def list_presets() -> list[str]:
+    return sorted(p.stem for p in (include_dir() / "config").glob("*.yaml"))
+
+
+def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _format_validation(source: str, exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "(root)"
+        parts.append(f"{field}={err.get('input')!r}: {err['msg']}")
+    return f"invalid config {source}: " + "; ".join(parts)
+
+
+def load_preset(name_or_path: str | os.PathLike[str], overrides: Mapping[str, Any] | None = None) -> Preset:
+    """Load a preset by name (``include/config/NAME.yaml``) or path, then apply nested ``overrides``.
+
+    :param name_or_path: a preset name from :func:`list_presets`, or a path to a YAML file.
+    :param overrides: nested mapping merged over the file, e.g. ``{"explorers": {"count": 2}}``.
+    :raises ConfigError: unknown preset, unreadable YAML, or a field that fails validation.
+    """
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = include_dir() / "config" / f"{name_or_path}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"unknown preset {str(name_or_path)!r}: no file {path}; available: {', '.join(list_presets())}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a mapping at the top level, got {type(raw).__name__}")
+    if overrides:
+        raw = _deep_merge(raw, overrides)
+    try:
+        return Preset.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(str(path), exc)) from None
+
+
+def scaled(preset: Preset, factor: float) -> Preset:
+    """The preset with every role's timesteps multiplied by ``factor`` (the DAG's ``timesteps_scale``)."""
+    if factor <= 0:
+        raise ConfigError(f"timesteps_scale={factor!r}: must be > 0")
+    update = {
+        role: getattr(preset, role).model_copy(update={"timesteps": max(1, round(getattr(preset, role).timesteps * factor))})
+        for role in ("explorers", "refiners", "champion")
+    }
+    return preset.model_copy(update=update)
