@@ -1,0 +1,68 @@
+"""What to train: one :class:`TrainSpec` per model per week, JSON-able so it can travel through XCom."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from autotest_lib.config import EnvConfig, PPOParams
+
+__all__ = ["Role", "TrainSpec"]
+
+Role = Literal["explorer", "refiner", "champion", "pbt"]
+
+
+class TrainSpec(BaseModel):
+    """Everything needed to train (or continue) one model, reproducibly.
+
+    Dates are half-open: training uses days ``train_start <= d < train_end``; nothing on or after ``cutoff``
+    is ever loaded. ``train_end`` is the start of the validation window, so validation is never trained on.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model_id: str = Field(min_length=1, description="Unique id, stable for (week, role, slot): a retry rewrites the same model.")
+    role: Role = Field(description="explorer (new), refiner (last week's top, continued), champion (best ever, continued), pbt.")
+    week: dt.date = Field(description="The week's logical date; keys the registry rows.")
+    slot: int = Field(ge=0, description="Position within the role for this week.")
+    tickers: tuple[str, ...] = Field(min_length=1, description="Tickers the model trades, in slot order.")
+    train_start: dt.date = Field(description="First training day (inclusive).")
+    train_end: dt.date = Field(description="End of training (exclusive) = validation start.")
+    cutoff: dt.date = Field(description="Point in time: no data on or after this date exists for this run.")
+    recent_start: dt.date | None = Field(None, description="Start of the 'recent' part of the data mix (continuations).")
+    recent_fraction: float = Field(0.0, ge=0, le=1, description="Share of episodes started inside [recent_start, train_end).")
+    timesteps: int = Field(gt=0, description="Environment steps to add in this run.")
+    seed: int = Field(ge=0, description="Seeds torch, numpy and the env copies.")
+    ppo: PPOParams = Field(description="PPO hyperparameters; learning_rate is the model's base rate.")
+    lr_schedule: Literal["linear", "constant"] = Field("linear", description="linear: decays to 0 over this run; constant: fixed.")
+    lr_multiplier: float = Field(1.0, gt=0, description="Applied to ppo.learning_rate for this run.")
+    env: EnvConfig = Field(description="Environment settings (costs, layout width, feature set).")
+    data_source: str = Field("bundled", description="Price source name (see autotest_lib.data).")
+    parent_id: str | None = Field(None, description="Model this one continues (None for a new model).")
+    parent_bundle: str | None = Field(None, description="Path of the parent's bundle directory.")
+    checkpoint_every: int = Field(100_000, ge=1, description="Checkpoint period in steps, for resumable retries.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainSpec:
+        if not self.train_start < self.train_end <= self.cutoff:
+            raise ValueError(f"need train_start < train_end <= cutoff, got {self.train_start} / {self.train_end} / {self.cutoff}")
+        if (self.parent_id is None) != (self.parent_bundle is None):
+            raise ValueError("parent_id and parent_bundle go together")
+        if self.role in ("refiner", "champion") and self.parent_bundle is None:
+            raise ValueError(f"role {self.role!r} continues a model: parent_bundle is required")
+        if self.recent_fraction > 0 and self.recent_start is None:
+            raise ValueError("recent_fraction > 0 needs recent_start")
+        if self.recent_start is not None and not self.train_start <= self.recent_start < self.train_end:
+            raise ValueError(f"recent_start={self.recent_start} must lie in [{self.train_start}, {self.train_end})")
+        if len(self.tickers) > self.env.max_tickers:
+            raise ValueError(f"{len(self.tickers)} tickers exceed env.max_tickers={self.env.max_tickers}")
+        if len(set(self.tickers)) != len(self.tickers):
+            raise ValueError(f"duplicate tickers in {self.tickers}")
+        return self
+
+    @property
+    def learning_rate(self) -> float:
+        """The rate this run starts at: base rate x multiplier."""
+        return self.ppo.learning_rate * self.lr_multiplier

@@ -1,0 +1,394 @@
+"""``train(spec, work_dir)``: build or continue one SB3 PPO model, checkpointed, and write its bundle.
+
+Composition, not inheritance: this module builds a ``PPO`` with the spec's hyperparameters (or loads the
+parent bundle with the new learning rate), attaches two callbacks (training history, checkpoints) and
+calls ``learn``. A task killed part-way and retried with the same spec and ``work_dir`` resumes from its
+latest checkpoint; the cumulative step count comes out right either way.
+
+Layout of ``work_dir`` (one folder per model per week)::
+
+    work_dir/bundle/            the finished bundle (model.zip, history.json, manifest.json)
+    work_dir/checkpoints/       ckpt-<steps>.zip + .json while training; removed once the bundle exists
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from autotest_lib.train.bundle import Bundle, load_model, verify_bundle, write_bundle
+from autotest_lib.train.search_space import hyperparameter_diff
+from autotest_lib.train.spec import TrainSpec
+
+if TYPE_CHECKING:
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.vec_env import VecEnv
+
+    from autotest_lib.data import MarketData
+
+__all__ = ["RunLinearSchedule", "TrainResult", "make_vec_env", "spec_hash", "train"]
+
+#: SB3 logger keys recorded per PPO update, and the names they get in the training history.
+HISTORY_KEYS = {
+    "train/value_loss": "value_loss",
+    "train/policy_gradient_loss": "policy_gradient_loss",
+    "train/entropy_loss": "entropy_loss",
+    "train/explained_variance": "explained_variance",
+    "train/approx_kl": "approx_kl",
+    "train/clip_fraction": "clip_fraction",
+    "train/learning_rate": "learning_rate",
+    "train/loss": "loss",
+}
+
+
+class RunLinearSchedule:
+    """Learning rate decaying linearly from ``lr`` to 0 over *this run's* steps, not the model's lifetime.
+
+    SB3 passes ``progress_remaining = 1 - n / N`` where ``N`` is the step count the run ends at. For a run
+    that starts at ``n0`` (a continued model, or a resumed checkpoint) the fraction done is
+    ``(n - n0) / (N - n0)`` and ``lr_t = lr * (1 - fraction_done)``, clipped at 0 (SB3 may overshoot ``N``
+    by part of a rollout).
+    """
+
+    def __init__(self, lr: float, start_steps: int, end_steps: int) -> None:
+        self.lr, self.start_steps, self.end_steps = float(lr), int(start_steps), int(end_steps)
+
+    def __call__(self, progress_remaining: float) -> float:
+        steps = (1.0 - progress_remaining) * self.end_steps
+        done = (steps - self.start_steps) / max(self.end_steps - self.start_steps, 1)
+        return self.lr * min(max(1.0 - done, 0.0), 1.0)
+
+    def __repr__(self) -> str:
+        return f"RunLinearSchedule(lr={self.lr}, start_steps={self.start_steps}, end_steps={self.end_steps})"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What one training run produced. ``summary()`` is the small JSON that travels through XCom."""
+
+    model_id: str
+    role: str
+    parent_id: str | None
+    bundle_uri: str
+    bundle_sha256: str
+    timesteps_added: int
+    cumulative_timesteps: int
+    learning_rate: float
+    wall_time_s: float
+    resumed_from_steps: int | None
+    hyperparameters: dict[str, Any]
+    hyperparameter_diff: dict[str, list[Any]]
+    history: list[dict[str, float]] = field(repr=False)
+
+    def summary(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("history")
+        return out
+
+
+def spec_hash(spec: TrainSpec) -> str:
+    """sha256 of the spec's canonical JSON: a checkpoint is only resumed by the spec that wrote it."""
+    return hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
+
+
+def make_vec_env(spec: TrainSpec, market: MarketData | None = None) -> VecEnv:
+    """The batched training env over ``[train_start, train_end)`` with the spec's recent/history mix."""
+    from autotest_lib.data import load_market
+    from autotest_lib.env import BatchedPortfolioVecEnv
+
+    if market is None:
+        market = load_market(
+            list(spec.tickers), start=spec.train_start, cutoff=spec.train_end, feature_set=spec.env.feature_set, source=spec.data_source
+        )
+    return BatchedPortfolioVecEnv(
+        market,
+        spec.env,
+        spec.ppo.n_envs,
+        start=spec.train_start,
+        end=spec.train_end,
+        recent_start=spec.recent_start,
+        recent_fraction=spec.recent_fraction,
+        seed=spec.seed,
+    )
+
+
+def _callbacks_base() -> type[BaseCallback]:
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    return BaseCallback
+
+
+def _make_history_callback(history: list[dict[str, float]]) -> BaseCallback:
+    """Records SB3's per-update training statistics (and the rollout's mean reward) into ``history``.
+
+    PPO logs ``train/*`` right after each update; they stay in ``logger.name_to_value`` until the logs are
+    dumped after the next rollout, so they are read when the next rollout starts (before a checkpoint is
+    saved there) and once more when training ends.
+    """
+
+    class HistoryCallback(_callbacks_base()):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self._last_update = -1
+            self._reward_mean = float("nan")
+
+        def _capture(self) -> None:
+            n_updates = int(getattr(self.model, "_n_updates", 0))
+            values = self.model.logger.name_to_value
+            if n_updates == self._last_update or "train/value_loss" not in values:
+                return
+            row = {"timesteps": float(self.model.num_timesteps), "n_updates": float(n_updates), "reward_mean": self._reward_mean}
+            row.update({short: float(values[key]) for key, short in HISTORY_KEYS.items() if key in values})
+            history.append(row)
+            self._last_update = n_updates
+
+        def _on_step(self) -> bool:
+            return True
+
+        def _on_rollout_start(self) -> None:
+            self._capture()
+
+        def _on_rollout_end(self) -> None:
+            self._reward_mean = float(self.model.rollout_buffer.rewards.mean())
+
+        def _on_training_end(self) -> None:
+            self._capture()
+
+    return HistoryCallback()
+
+
+def _make_checkpoint_callback(ckpt_dir: Path, every: int, spec_digest: str, history: list[dict[str, float]]) -> BaseCallback:
+    """Saves ``ckpt-<steps>.zip`` (+ a JSON sidecar with the history so far) every ``every`` steps.
+
+    Saved at rollout start, i.e. right after an update, so a resumed run repeats no update.
+    """
+
+    class CheckpointCallback(_callbacks_base()):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self._last_saved = -1
+
+        def _on_step(self) -> bool:
+            return True
+
+        def _on_training_start(self) -> None:
+            self._last_saved = self.model.num_timesteps
+
+        def _on_rollout_start(self) -> None:
+            steps = self.model.num_timesteps
+            if steps - self._last_saved >= every:
+                save_checkpoint(ckpt_dir, self.model, spec_digest, history)
+                self._last_saved = steps
+
+    return CheckpointCallback()
+
+
+def save_checkpoint(ckpt_dir: Path, model: PPO, spec_digest: str, history: list[dict[str, float]]) -> Path:
+    """Write ``ckpt-<steps>.zip`` and its sidecar atomically (temporary names, then rename)."""
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    steps = int(model.num_timesteps)
+    stem = ckpt_dir / f"ckpt-{steps:012d}"
+    tmp_zip = ckpt_dir / f".tmp-{steps}.zip"
+    model.save(tmp_zip)
+    sidecar = {"steps": steps, "spec_sha256": spec_digest, "history": history}
+    tmp_json = ckpt_dir / f".tmp-{steps}.json"
+    tmp_json.write_text(json.dumps(sidecar))
+    os.replace(tmp_zip, stem.with_suffix(".zip"))
+    os.replace(tmp_json, stem.with_suffix(".json"))  # the sidecar last: it marks the checkpoint complete
+    return stem.with_suffix(".zip")
+
+
+def latest_checkpoint(ckpt_dir: Path, spec_digest: str) -> tuple[Path, dict[str, Any]] | None:
+    """The newest complete checkpoint written by this same spec, or None."""
+    if not ckpt_dir.is_dir():
+        return None
+    for sidecar in sorted(ckpt_dir.glob("ckpt-*.json"), reverse=True):
+        try:
+            meta = json.loads(sidecar.read_text())
+        except ValueError:
+            continue
+        zip_path = sidecar.with_suffix(".zip")
+        if meta.get("spec_sha256") == spec_digest and zip_path.is_file():
+            return zip_path, meta
+    return None
+
+
+def _policy_kwargs(spec: TrainSpec) -> dict[str, Any]:
+    return {"net_arch": list(spec.ppo.net_arch)}
+
+
+def _new_model(spec: TrainSpec, env: VecEnv, lr: Callable[[float], float] | float) -> PPO:
+    from stable_baselines3 import PPO
+
+    p = spec.ppo
+    return PPO(
+        "MlpPolicy",
+        env,
+        learning_rate=lr,
+        n_steps=p.n_steps,
+        batch_size=p.batch_size,
+        n_epochs=p.n_epochs,
+        gamma=p.gamma,
+        gae_lambda=p.gae_lambda,
+        ent_coef=p.ent_coef,
+        clip_range=p.clip_range,
+        vf_coef=p.vf_coef,
+        max_grad_norm=p.max_grad_norm,
+        policy_kwargs=_policy_kwargs(spec),
+        seed=spec.seed,
+        device="cpu",
+        verbose=0,
+    )
+
+
+def _continuation_overrides(spec: TrainSpec, lr: Callable[[float], float] | float) -> dict[str, Any]:
+    """Hyperparameters a continued model takes from the spec (the architecture stays the parent's)."""
+    p = spec.ppo
+    return {
+        "learning_rate": lr,
+        "n_steps": p.n_steps,
+        "batch_size": p.batch_size,
+        "n_epochs": p.n_epochs,
+        "gamma": p.gamma,
+        "gae_lambda": p.gae_lambda,
+        "ent_coef": p.ent_coef,
+        "clip_range": p.clip_range,
+        "vf_coef": p.vf_coef,
+        "max_grad_norm": p.max_grad_norm,
+        "seed": spec.seed,
+    }
+
+
+def train(
+    spec: TrainSpec,
+    work_dir: Path | str,
+    *,
+    market: MarketData | None = None,
+    callback: BaseCallback | None = None,
+) -> TrainResult:
+    """Train a new model or continue ``spec.parent_bundle`` by ``spec.timesteps`` steps; write the bundle.
+
+    :param spec: what to train; the same spec, data and seed on CPU give identical weights.
+    :param work_dir: this model's folder for this week; checkpoints and the bundle go here. A retry with
+        the same spec and folder resumes from the latest checkpoint, and returns the bundle if it is done.
+    :param market: prices for the training window, if already loaded (else loaded from ``spec``).
+    :param callback: an extra SB3 callback (e.g. for progress or tests).
+    """
+    import torch
+    from stable_baselines3.common.callbacks import CallbackList
+    from stable_baselines3.common.utils import set_random_seed
+
+    work_dir = Path(work_dir)
+    bundle_dir, ckpt_dir = work_dir / "bundle", work_dir / "checkpoints"
+    digest = spec_hash(spec)
+    if (done := _finished_bundle(bundle_dir, digest)) is not None:
+        return _result_from_bundle(done, wall_time_s=0.0)
+
+    started = time.perf_counter()
+    set_random_seed(spec.seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    env = make_vec_env(spec, market)
+
+    parent = verify_bundle(spec.parent_bundle) if spec.parent_bundle else None
+    start_steps = int(parent.manifest["cumulative_timesteps"]) if parent else 0
+    end_steps = start_steps + spec.timesteps
+    lr: Callable[[float], float] | float = (
+        RunLinearSchedule(spec.learning_rate, start_steps, end_steps) if spec.lr_schedule == "linear" else spec.learning_rate
+    )
+
+    history: list[dict[str, float]] = []
+    resumed = latest_checkpoint(ckpt_dir, digest)
+    if resumed is not None:
+        from stable_baselines3 import PPO
+
+        ckpt_path, meta = resumed
+        model = PPO.load(ckpt_path, env=env, device="cpu", **_continuation_overrides(spec, lr))
+        history.extend(meta["history"])
+    elif parent is not None:
+        model = load_model(parent, env=env, **_continuation_overrides(spec, lr))
+    else:
+        model = _new_model(spec, env, lr)
+    model.set_random_seed(spec.seed)
+
+    remaining = end_steps - int(model.num_timesteps)
+    if remaining > 0:
+        callbacks = [_make_history_callback(history), _make_checkpoint_callback(ckpt_dir, spec.checkpoint_every, digest, history)]
+        if callback is not None:
+            callbacks.append(callback)
+        model.learn(total_timesteps=remaining, reset_num_timesteps=False, callback=CallbackList(callbacks))
+    wall = time.perf_counter() - started
+
+    manifest = {
+        "model_id": spec.model_id,
+        "role": spec.role,
+        "parent_id": spec.parent_id,
+        "parent_sha256": parent.sha256 if parent else None,
+        "spec": spec.model_dump(mode="json"),
+        "spec_sha256": digest,
+        "cumulative_timesteps": int(model.num_timesteps),
+        "timesteps_added": int(model.num_timesteps) - start_steps,
+        "learning_rate": spec.learning_rate,
+        "train_window": [spec.train_start.isoformat(), spec.train_end.isoformat()],
+        "cutoff": spec.cutoff.isoformat(),
+        "seed": spec.seed,
+        "wall_time_s": round(wall, 3),
+        "resumed_from_steps": int(resumed[1]["steps"]) if resumed else None,
+        "observation": {
+            "max_tickers": spec.env.max_tickers,
+            "feature_set": spec.env.feature_set,
+            "dim": int(env.observation_space.shape[0]),
+        },
+    }
+    bundle = write_bundle(bundle_dir, model, manifest, {"history.json": json.dumps(history).encode()})
+    env.close()
+    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    return _result_from_bundle(bundle, wall_time_s=wall)
+
+
+def _finished_bundle(bundle_dir: Path, digest: str) -> Bundle | None:
+    """The bundle already written by this same spec (an idempotent retry), else None."""
+    if not (bundle_dir / "manifest.json").is_file():
+        return None
+    bundle = verify_bundle(bundle_dir)
+    return bundle if bundle.manifest.get("spec_sha256") == digest else None
+
+
+def _result_from_bundle(bundle: Bundle, *, wall_time_s: float) -> TrainResult:
+    from autotest_lib.config import PPOParams
+
+    m = bundle.manifest
+    spec = TrainSpec.model_validate(m["spec"])
+    parent_params = None
+    parent_lr = None
+    if spec.parent_bundle:
+        try:
+            parent_spec = TrainSpec.model_validate(verify_bundle(spec.parent_bundle).manifest["spec"])
+            parent_params, parent_lr = parent_spec.ppo, parent_spec.learning_rate
+        except Exception:  # the parent may have been pruned from the archive since; the diff is then unknown
+            parent_params = None
+    history = json.loads((bundle.path / "history.json").read_text())
+    return TrainResult(
+        model_id=m["model_id"],
+        role=m["role"],
+        parent_id=m["parent_id"],
+        bundle_uri=bundle.uri,
+        bundle_sha256=bundle.sha256,
+        timesteps_added=int(m["timesteps_added"]),
+        cumulative_timesteps=int(m["cumulative_timesteps"]),
+        learning_rate=float(m["learning_rate"]),
+        wall_time_s=wall_time_s or float(m.get("wall_time_s", 0.0)),
+        resumed_from_steps=m.get("resumed_from_steps"),
+        hyperparameters=PPOParams.model_validate(m["spec"]["ppo"]).model_dump(mode="json"),
+        hyperparameter_diff=hyperparameter_diff(
+            parent_params, spec.ppo, learning_rate=(parent_lr, spec.learning_rate) if parent_lr is not None else None
+        ),
+        history=history,
+    )
