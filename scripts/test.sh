@@ -21,4 +21,7 @@ fi
 
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export PYTHONHASHSEED=0
-python -m pytest "$@"
+# the project's venv unless a Python is named (make puts .venv/bin first on PATH anyway)
+PY="${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python )}"
+export PATH="$(dirname "$(command -v "$PY")"):$PATH"
+"$PY" -m pytest "$@"

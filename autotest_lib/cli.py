@@ -1,0 +1,373 @@
+"""``autotest``: the command line of AUTOTEST (schema upgrades, budgets, and lineage questions).
+
+Every reading command prints an aligned table, or JSON with ``--json``; ``--db URL`` picks the lineage
+database (else ``AUTOTEST_DB_URL``, the Airflow connection ``autotest_lineage``, or ``var/lineage.sqlite``).
+Errors print one line to stderr and exit with status 2. Heavy imports (SQLAlchemy, pydantic) happen inside
+the commands, so ``autotest --help`` is instant.
+
+    autotest db upgrade                      # alembic upgrade head
+    autotest budget recommended              # steps per role of a preset
+    autotest leaderboard --week 2024-09-08   # models of that week by validation score
+    autotest lineage 2024-09-08-refiner-00   # root -> model, with training and scores
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = ["build_parser", "format_table", "main"]
+
+
+class CliError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+# -- output -------------------------------------------------------------------------------------------------
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1e6 else f"{value:.4g}"
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return str(value)
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Rows as an aligned text table: numbers right-aligned, everything else left; None shows as ``-``.
+
+    :param headers: column titles.
+    :param rows: one sequence of cell values per row, as long as ``headers``.
+    """
+    cells = [[_cell(v) for v in row] for row in rows]
+    numeric = [
+        bool(rows) and all((isinstance(row[i], (int, float)) and not isinstance(row[i], bool)) or row[i] is None for row in rows)
+        for i in range(len(headers))
+    ]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True)).rstrip()
+
+    out = [line(headers), line(["-" * w for w in widths])]
+    out.extend(line(r) for r in cells)
+    if not rows:
+        out.append("(none)")
+    return "\n".join(out)
+
+
+def _emit(args: argparse.Namespace, payload: Any, render: Callable[[], str]) -> int:
+    if args.json:
+        from autotest_lib.registry.records import jsonable
+
+        print(json.dumps(jsonable(payload), indent=2, sort_keys=False))
+    else:
+        print(render())
+    return 0
+
+
+def _date(value: str | None, name: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise CliError(f"{name} {value!r} is not a date; use YYYY-MM-DD, e.g. 2024-09-08") from None
+
+
+def _store(args: argparse.Namespace) -> Any:
+    from autotest_lib.registry import LineageStore
+
+    return LineageStore(args.db)
+
+
+# -- commands -----------------------------------------------------------------------------------------------
+
+
+def _cmd_db(args: argparse.Namespace) -> int:
+    from autotest_lib.registry import current_revision, head_revision, mask_url, resolve_db_url, schema_diff, upgrade
+
+    url = resolve_db_url(args.db)
+    if args.db_command == "upgrade":
+        rev = upgrade(url, args.revision)
+        print(f"lineage database {mask_url(url)} is at revision {rev} (head {head_revision()})")
+    elif args.db_command == "current":
+        print(f"{mask_url(url)}: revision {current_revision(url) or '(none)'}, head {head_revision()}")
+    elif args.db_command == "check":
+        diff = schema_diff(url)
+        if diff:
+            print(f"{mask_url(url)} differs from the models in {len(diff)} place(s); add a revision:", file=sys.stderr)
+            for item in diff:
+                print(f"  {item}", file=sys.stderr)
+            return 1
+        print(f"{mask_url(url)} matches the models")
+    elif args.db_command == "revision":
+        from autotest_lib.registry.migrate import make_revision
+
+        print(make_revision(args.message, url, autogenerate=not args.empty))
+    return 0
+
+
+def _cmd_budget(args: argparse.Namespace) -> int:
+    from autotest_lib.config import budget_split, load_preset
+
+    split = budget_split(load_preset(args.preset))
+    if args.json:
+        print(json.dumps(split.as_dict(), indent=2))
+    else:
+        print(split.table())
+    return 0
+
+
+def _cmd_lineage(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        steps = store.ancestry(args.model_id)
+
+    def render() -> str:
+        rows = []
+        for step in steps:
+            m = step.model
+            scores = [e.score for e in step.evaluations if e.window_name == args.window and e.score is not None]
+            added = sum(r.steps_added for r in step.training_runs)
+            diff = "; ".join(f"{k} {a}->{b}" for r in step.training_runs for k, (a, b) in r.hyperparameter_diff.items())
+            rows.append(
+                [
+                    m.generation,
+                    m.model_id,
+                    m.role,
+                    m.status,
+                    m.created_week,
+                    added,
+                    m.cumulative_timesteps,
+                    scores[-1] if scores else None,
+                    diff or "-",
+                ]
+            )
+        last = steps[-1].model
+        title = f"lineage of {last.model_id} (root {last.root_id}, generation {last.generation}); score = {args.window}"
+        headers = ["gen", "model_id", "role", "status", "week", "steps_added", "total_steps", "score", "hyperparameter changes"]
+        return title + "\n" + format_table(headers, rows)
+
+    return _emit(args, steps, render)
+
+
+def _cmd_leaderboard(args: argparse.Namespace) -> int:
+    week = _date(args.week, "--week")
+    with _store(args) as store:
+        week = week or store.latest_evaluated_week(args.window)
+        rows = store.leaderboard(week, args.window, limit=args.limit) if week else ()
+
+    def render() -> str:
+        title = f"week {week or '-'}, window {args.window}"
+        body = [[r.rank, r.model_id, r.role, r.generation, r.parent_id, r.status, r.score, r.n_trials] for r in rows]
+        return title + "\n" + format_table(["rank", "model_id", "role", "gen", "parent", "status", "score", "trials"], body)
+
+    return _emit(args, {"week": week, "window": args.window, "rows": rows}, render)
+
+
+def _cmd_week(args: argparse.Namespace) -> int:
+    """Where one week's outputs are, and what it decided."""
+    import os
+    from pathlib import Path
+
+    from autotest_lib.registry import mask_url, resolve_db_url
+
+    week = _date(args.week, "week")
+    home = Path(os.environ.get("AUTOTEST_HOME", "var")).resolve()
+    out = home / "runs" / week.isoformat()
+    with _store(args) as store:
+        record = store.get_week(week)
+        if record is None:
+            raise CliError(f"week {week} is not in {mask_url(resolve_db_url(args.db))}; run the DAG for it first")
+        champion = store.current_champion(before_week=week + dt.timedelta(days=1))
+        board = store.leaderboard(week)
+    selection = out / "selection.json"
+    payload = {
+        "week": week,
+        "status": record.status,
+        "preset": record.preset,
+        "lineage_db": mask_url(resolve_db_url(args.db)),
+        "report": str(out / "report" / "index.html"),
+        "orders_csv": str(out / "orders" / "orders.csv"),
+        "orders_json": str(out / "orders" / "orders.json"),
+        "archive": str(home / "archive"),
+        "champion": champion.model_id if champion else None,
+        "champion_rule": champion.rule if champion else None,
+        "selection": json.loads(selection.read_text()) if selection.is_file() else None,
+        "leaderboard": board,
+    }
+
+    def render() -> str:
+        lines = [f"week {week} ({record.preset}): {record.status}"]
+        for key in ("report", "orders_csv", "lineage_db", "archive"):
+            lines.append(f"  {key:<11} {payload[key]}")
+        if champion:
+            lines.append(f"  champion    {champion.model_id}  ({champion.rule})")
+        body = [[r.rank, r.model_id, r.role, r.generation, r.parent_id, r.status, r.score] for r in board]
+        lines.append(format_table(["rank", "model_id", "role", "gen", "parent", "status", "score"], body))
+        return "\n".join(lines)
+
+    return _emit(args, payload, render)
+
+
+def _cmd_champions(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        history, stints = store.champion_history(), store.champion_longevity()
+
+    def render() -> str:
+        top = format_table(
+            ["week", "champion", "rule", "score", "previous"], [[c.week, c.model_id, c.rule, c.score, c.previous_model_id] for c in history]
+        )
+        bottom = format_table(
+            ["champion", "from", "to", "weeks", "current"], [[s.model_id, s.from_week, s.to_week, s.weeks_held, s.current] for s in stints]
+        )
+        return f"champion history\n{top}\n\nlongevity\n{bottom}"
+
+    return _emit(args, {"history": history, "longevity": stints}, render)
+
+
+def _cmd_improvement(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        report = store.generation_improvement(args.window)
+
+    def render() -> str:
+        rows = [[s.generation, s.children, s.improved, s.share] for s in report.by_generation]
+        rows.append(["all", report.overall.children, report.overall.improved, report.overall.share])
+        title = f"children beating their parent ({args.window}, same week)"
+        return title + "\n" + format_table(["generation", "children", "improved", "share"], rows)
+
+    return _emit(args, report, render)
+
+
+def _cmd_trend(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        points = store.weekly_trend(args.window)
+
+    def render() -> str:
+        rows = [[p.week, p.model_id, p.best_score, p.change, p.n_models] for p in points]
+        return f"best {args.window} score per week\n" + format_table(["week", "best model", "score", "change", "models"], rows)
+
+    return _emit(args, points, render)
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    week = _date(args.week, "--week")
+    with _store(args) as store:
+        models = store.list_models(status=args.status, role=args.role, week=week)
+
+    def render() -> str:
+        rows = [
+            [m.model_id, m.role, m.status, m.generation, m.parent_id, m.root_id, m.created_week, m.cumulative_timesteps] for m in models
+        ]
+        return format_table(["model_id", "role", "status", "gen", "parent", "root", "week", "steps"], rows)
+
+    return _emit(args, models, render)
+
+
+# -- parser -------------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``autotest`` argument parser (one sub-command per question)."""
+    from_db = argparse.ArgumentParser(add_help=False)
+    from_db.add_argument(
+        "--db", metavar="URL", help="lineage database URL (default: AUTOTEST_DB_URL, Airflow connection, var/lineage.sqlite)"
+    )
+    as_json = argparse.ArgumentParser(add_help=False)
+    as_json.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    window = argparse.ArgumentParser(add_help=False)
+    window.add_argument("--window", default="validation", help="evaluation window name (default: validation)")
+    reader = [from_db, as_json]
+
+    parser = argparse.ArgumentParser(prog="autotest", description="AUTOTEST: weekly PPO retraining with lineage.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    db = sub.add_parser("db", help="lineage database schema (Alembic)")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    up = db_sub.add_parser("upgrade", parents=[from_db], help="migrate the database to the newest schema")
+    up.add_argument("revision", nargs="?", default="head", help="target revision (default: head)")
+    db_sub.add_parser("current", parents=[from_db], help="show the database's revision")
+    db_sub.add_parser("check", parents=[from_db], help="exit 1 if the models and the database differ")
+    rev = db_sub.add_parser("revision", parents=[from_db], help="write a new revision from the model/database difference (developers)")
+    rev.add_argument("-m", "--message", required=True, help="what the revision changes")
+    rev.add_argument("--empty", action="store_true", help="write an empty revision instead of autogenerating")
+    db.set_defaults(func=_cmd_db)
+
+    budget = sub.add_parser("budget", parents=[as_json], help="steps per role of a preset")
+    budget.add_argument("preset", help="preset name (include/config/NAME.yaml) or path")
+    budget.set_defaults(func=_cmd_budget)
+
+    lineage = sub.add_parser("lineage", parents=[*reader, window], help="root -> model with training runs and scores")
+    lineage.add_argument("model_id")
+    lineage.set_defaults(func=_cmd_lineage)
+
+    board = sub.add_parser("leaderboard", parents=[*reader, window], help="models of one week ranked by score")
+    board.add_argument("--week", help="logical date YYYY-MM-DD (default: latest evaluated week)")
+    board.add_argument("--limit", type=int, help="show the top N only")
+    board.set_defaults(func=_cmd_leaderboard)
+
+    week = sub.add_parser("week", parents=reader, help="a week's outputs (report, orders), champion and leaderboard")
+    week.add_argument("week", metavar="DATE", help="the week's cutoff, YYYY-MM-DD")
+    week.set_defaults(func=_cmd_week)
+
+    sub.add_parser("champions", parents=reader, help="champion history and longevity").set_defaults(func=_cmd_champions)
+    sub.add_parser("improvement", parents=[*reader, window], help="share of children beating their parent").set_defaults(
+        func=_cmd_improvement
+    )
+    sub.add_parser("trend", parents=[*reader, window], help="best score per week and its change").set_defaults(func=_cmd_trend)
+
+    models = sub.add_parser("models", parents=reader, help="registered models")
+    models.add_argument("--status", help="planned, active, archived, retired, rolled_back or failed")
+    models.add_argument("--role", help="explorer, refiner, champion or pbt")
+    models.add_argument("--week", help="created in this week (YYYY-MM-DD)")
+    models.set_defaults(func=_cmd_models)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``autotest`` command line.
+
+    :param argv: arguments without the program name; None reads ``sys.argv``.
+    :return: exit status: 0 ok, 1 ``db check`` found a difference, 2 a usage or data error.
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `autotest ... | head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception as exc:
+        if not _is_user_error(exc):
+            raise
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"autotest: error: {message}", file=sys.stderr)
+        return 2
+
+
+def _is_user_error(exc: Exception) -> bool:
+    """Errors that mean 'wrong input or unreachable database', not a bug: reported in one line."""
+    from autotest_lib.errors import AutotestError
+
+    if isinstance(exc, (CliError, AutotestError, ValueError, LookupError)):
+        return True
+    return type(exc).__module__.startswith("sqlalchemy.exc") and type(exc).__name__ in (
+        "OperationalError",
+        "ArgumentError",
+        "NoSuchModuleError",
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Alembic environment and revisions of the lineage schema (run through ``autotest_lib.registry.migrate``)."""
