@@ -1,0 +1,170 @@
+"""The report's two figures, drawn with matplotlib's Agg canvas (no display, no pyplot global state).
+
+- :func:`equity_figure`: growth of $1 over the validation window for the top models, each next to the
+  equal-weight buy-and-hold of its own tickers, and the market benchmark (SPY);
+- :func:`training_figure`: a 2 x 2 grid of PPO statistics against timesteps, one line per model.
+
+Both return PNG bytes; the caller writes them (atomically) where the HTML expects them.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["TRAINING_PANELS", "EquityCurve", "curves_from_backtest", "equity_figure", "training_figure"]
+
+#: History keys plotted in the training grid, with their panel titles.
+TRAINING_PANELS: tuple[tuple[str, str], ...] = (
+    ("value_loss", "value loss"),
+    ("policy_gradient_loss", "policy-gradient loss"),
+    ("entropy_loss", "entropy loss (= -entropy)"),
+    ("explained_variance", "explained variance"),
+)
+
+_DPI = 100
+
+
+@dataclass(frozen=True)
+class EquityCurve:
+    """Growth of $1 of one model over its backtest window, with its benchmarks when the CSV had them."""
+
+    model_id: str
+    model: pd.Series
+    buy_and_hold: pd.Series | None
+    benchmark: pd.Series | None
+
+    def total_returns(self) -> tuple[float, float | None, float | None]:
+        """Total return over the window of the model, its buy-and-hold and the benchmark."""
+
+        def last(s: pd.Series | None) -> float | None:
+            return float(s.iloc[-1] - 1.0) if s is not None and len(s) else None
+
+        return float(self.model.iloc[-1] - 1.0), last(self.buy_and_hold), last(self.benchmark)
+
+
+def _growth(frame: pd.DataFrame, name: str) -> pd.Series | None:
+    """Growth of $1 of series ``name``: its ``<name>_equity`` column, else its compounded ``<name>_return``."""
+    equity, returns = ("equity", "return") if name == "" else (f"{name}_equity", f"{name}_return")
+    if equity in frame.columns:
+        return pd.to_numeric(frame[equity], errors="coerce").ffill()
+    if returns in frame.columns:
+        return (1.0 + pd.to_numeric(frame[returns], errors="coerce").fillna(0.0)).cumprod()
+    return None
+
+
+def curves_from_backtest(model_id: str, frame: pd.DataFrame, benchmark: str = "SPY") -> EquityCurve:
+    """The model, buy-and-hold and benchmark equity of one saved backtest (``BacktestResult.to_frame()``).
+
+    Reads ``equity``, ``buy_and_hold_equity`` and ``<benchmark>_equity`` (each compounded from 1.0), or
+    compounds the matching ``*return`` column when an equity column is absent.
+
+    :param model_id: the model the CSV belongs to (for the legend).
+    :param frame: the CSV read with its ``date`` index.
+    :param benchmark: the market benchmark's ticker (``preset.data.benchmark``).
+    :raises ValueError: the frame has neither an ``equity`` nor a ``return`` column, or no rows.
+    """
+    from autotest_lib.evaluate.backtest import BUY_AND_HOLD
+
+    model = _growth(frame, "")
+    if model is None or not len(model):
+        raise ValueError(
+            f"backtest of {model_id} has no rows or no 'equity' or 'return' column; columns: {', '.join(map(str, frame.columns))}"
+        )
+    return EquityCurve(model_id=model_id, model=model, buy_and_hold=_growth(frame, BUY_AND_HOLD), benchmark=_growth(frame, benchmark))
+
+
+def _png(fig: Any) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=_DPI, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def equity_figure(curves: Sequence[EquityCurve], *, benchmark: str = "SPY", title: str = "") -> bytes:
+    """PNG of growth of $1: each model solid, its own equal-weight buy-and-hold dotted in the same colour,
+    the benchmark (from the first curve that has it) dashed black.
+
+    :param curves: the models to draw, best first.
+    :param benchmark: the benchmark's name for the legend.
+    :param title: axes title.
+    """
+    fig = _figure(10, 5.2)
+    ax = fig.add_subplot()
+    colours = [f"C{i % 10}" for i in range(len(curves))]
+    for curve, colour in zip(curves, colours, strict=True):
+        ax.plot(curve.model.index, curve.model.to_numpy(), color=colour, linewidth=1.8, label=curve.model_id)
+        if curve.buy_and_hold is not None:
+            ax.plot(curve.buy_and_hold.index, curve.buy_and_hold.to_numpy(), color=colour, linewidth=1.0, linestyle=":", alpha=0.8)
+    if any(c.buy_and_hold is not None for c in curves):
+        ax.plot([], [], color="grey", linewidth=1.0, linestyle=":", label="buy & hold of the model's tickers (dotted, same colour)")
+    bench = next((c.benchmark for c in curves if c.benchmark is not None), None)
+    if bench is not None:
+        ax.plot(bench.index, bench.to_numpy(), color="black", linewidth=1.6, linestyle="--", label=benchmark)
+    ax.axhline(1.0, color="#999", linewidth=0.6)
+    ax.set_ylabel("growth of $1")
+    ax.set_title(title, fontsize=11)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.autofmt_xdate()
+    return _png(fig)
+
+
+def _history_column(history: Sequence[Mapping[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray]:
+    """Timesteps and values of ``key`` over the updates that have both as finite numbers."""
+    xs, ys = [], []
+    for row in history:
+        x, y = row.get("timesteps"), row.get(key)
+        if isinstance(x, (int, float)) and isinstance(y, (int, float)) and math.isfinite(x) and math.isfinite(y):
+            xs.append(float(x))
+            ys.append(float(y))
+    return np.asarray(xs), np.asarray(ys)
+
+
+def training_figure(histories: Mapping[str, Sequence[Mapping[str, Any]]], *, title: str = "") -> bytes:
+    """PNG grid of :data:`TRAINING_PANELS` against timesteps, one line per model (legend up to 20 models).
+
+    :param histories: model id -> its training history (one dict per PPO update), in legend order.
+    :param title: figure title.
+    """
+    fig = _figure(11, 7.5)
+    axes = fig.subplots(2, 2, sharex=True)
+    for ax, (key, label) in zip(axes.flat, TRAINING_PANELS, strict=True):
+        for i, (model_id, history) in enumerate(histories.items()):
+            x, y = _history_column(history, key)
+            if len(x):
+                ax.plot(
+                    x,
+                    y,
+                    color=f"C{i % 10}",
+                    linestyle="-" if i < 10 else "--",
+                    linewidth=1.2,
+                    marker="." if len(x) < 8 else None,
+                    label=model_id,
+                )
+        ax.set_title(label, fontsize=10)
+        ax.grid(True, alpha=0.3)
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
+    for ax in axes[1]:
+        ax.set_xlabel("timesteps")
+    if len(histories) <= 20:
+        handles, labels = axes.flat[0].get_legend_handles_labels()
+        if handles:
+            fig.legend(handles, labels, loc="outside lower center", ncols=min(4, len(handles)), fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return _png(fig)

@@ -1,0 +1,340 @@
+"""The weekly report on a real registry (SQLite, and PostgreSQL when configured) with real backtest CSVs.
+
+Two weeks of a small population are written through :class:`LineageStore`'s public methods: explorers,
+refiners, a champion continuation, a failed training, a rollback, an archive prune and two champions. The
+backtest CSVs are made the way the weekly backtest task makes them: ``backtest(...).to_frame().to_csv(...)``
+of fixed-action policies on the bundled prices.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import struct
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autotest_lib.config import Preset, load_preset
+from autotest_lib.registry import LineageStore
+from autotest_lib.report import EQUITY_PNG, TRAINING_PNG, write_weekly_report
+from autotest_lib.weekly.windows import week_windows
+
+W1, W2 = dt.date(2023, 12, 31), dt.date(2024, 1, 7)
+UNIVERSE = ["AAPL", "MSFT", "JPM", "KO", "WMT", "V"]
+
+
+def mid(week: dt.date, role: str, slot: int) -> str:
+    return f"{week:%Y%m%d}-{role}-{slot:02d}"
+
+
+A, B, C = (mid(W1, "explorer", i) for i in range(3))
+D, E, F = (mid(W2, "explorer", i) for i in range(3))
+R0, R1, K = mid(W2, "refiner", 0), mid(W2, "refiner", 1), mid(W2, "champion", 0)
+ROLLBACK_REASON = f"validation score -0.4000 is more than 10% worse than parent {C}'s 0.5000 <check escaping>"
+PRUNE_REASON = "outside the top 3 of week 2024-01-07"
+CHAMPION_RULES = {
+    W1: "initial: best validation score of the first evaluated week",
+    W2: f"challenger: beats incumbent {A} with DSR 0.61 >= 0.0",
+}
+
+# model_id -> (role, week, parent, tickers, base_lr, lr_multiplier, steps_added)
+MODELS = {
+    A: ("explorer", W1, None, ("AAPL", "MSFT", "KO"), 3e-4, 1.0, 4096),
+    B: ("explorer", W1, None, ("JPM", "V"), 1e-4, 1.0, 4096),
+    C: ("explorer", W1, None, ("KO", "WMT", "V", "MSFT"), 5e-4, 1.0, 4096),
+    D: ("explorer", W2, None, ("AAPL", "JPM"), 2e-4, 1.0, 4096),
+    E: ("explorer", W2, None, ("MSFT", "WMT", "V"), 7e-4, 1.0, 4096),
+    F: ("explorer", W2, None, ("KO", "V"), 4e-4, 1.0, 4096),  # its training fails
+    R0: ("refiner", W2, B, ("JPM", "V"), 1e-4, 0.5, 2048),
+    R1: ("refiner", W2, C, ("KO", "WMT", "V", "MSFT"), 5e-4, 0.5, 2048),
+    K: ("champion", W2, A, ("AAPL", "MSFT", "KO"), 3e-4, 0.3, 2048),
+}
+EVALUATED = {W1: [A, B, C], W2: [A, B, C, D, E, R0, R1, K]}
+
+
+@pytest.fixture(scope="module")
+def preset() -> Preset:
+    return load_preset("demo")
+
+
+@pytest.fixture(scope="module")
+def market(preset: Preset):
+    from autotest_lib.data import load_market
+
+    return load_market(UNIVERSE, cutoff=W2, start=dt.date(2023, 9, 1), feature_set=preset.env.feature_set)
+
+
+@pytest.fixture(scope="module")
+def backtests(market, preset: Preset) -> dict[tuple[dt.date, str], object]:
+    """A real backtest per (week, model) over the week's validation window; each model holds fixed target logits."""
+    from autotest_lib.evaluate import backtest
+
+    out = {}
+    for week, ids in EVALUATED.items():
+        w = week_windows(week, preset)
+        for i, model_id in enumerate(sorted(MODELS)):
+            if model_id in ids:
+                action = np.random.default_rng(i).uniform(-1, 1, preset.env.max_tickers + 1).astype(np.float32)
+                out[week, model_id] = backtest(lambda obs, a=action: a, market, preset.env, start=w.validation_start, end=w.validation_end)
+    return out
+
+
+def history(seed: int, steps: int, start: int = 0) -> list[dict[str, float]]:
+    """Per-update training statistics with every key the trainer records."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in range(1, 5):
+        rows.append(
+            {
+                "timesteps": float(start + k * steps // 4),
+                "value_loss": float(1.0 / k + rng.uniform(0, 0.1)),
+                "policy_gradient_loss": float(-0.01 * k + rng.uniform(-0.005, 0.005)),
+                "entropy_loss": float(-12.0 + 0.3 * k),
+                "explained_variance": float(0.2 * k - 0.1),
+                "approx_kl": float(rng.uniform(0.001, 0.02)),
+                "clip_fraction": float(rng.uniform(0.0, 0.2)),
+                "learning_rate": 3e-4,
+            }
+        )
+    return rows
+
+
+def write_week(store: LineageStore, preset: Preset, week: dt.date, specs: dict[str, str], notes: list[str], status: str = "done") -> None:
+    plan = {"week": week.isoformat(), "windows": week_windows(week, preset).as_dict(), "notes": notes, "specs": specs}
+    store.upsert_week(week, cutoff=week, preset=preset.name, config_hash="cafe0123", plan=plan, status=status)
+
+
+def write_world(store: LineageStore, preset: Preset, backtests: dict, home: Path) -> None:
+    """Two weeks through the store's public methods, and the backtest CSVs of both weeks."""
+    write_week(store, preset, W1, {m: {"role": v[0]} for m, v in MODELS.items() if v[1] == W1}, ["first week: explorers only"])
+    write_week(store, preset, W2, {m: {"role": v[0]} for m, v in MODELS.items() if v[1] == W2}, [f"refiners: top 2 of 3 from week {W1}"])
+    for i, (model_id, (role, week, parent, tickers, lr, mult, steps)) in enumerate(MODELS.items()):
+        cumulative = (MODELS[parent][6] if parent else 0) + steps
+        store.upsert_model(
+            model_id, role=role, created_week=week, tickers=tickers, hyperparameters={"learning_rate": lr, "n_steps": 128}, parent_id=parent
+        )
+        if model_id == F:
+            store.set_model_status(F, "failed", "training failed: RuntimeError: out of memory")
+            continue
+        store.set_model_bundle(model_id, bundle_uri=f"/archive/{model_id}", bundle_sha256="0" * 64, cumulative_timesteps=cumulative)
+        w = week_windows(week, preset)
+        store.record_training_run(
+            model_id,
+            week,
+            steps_added=steps,
+            base_lr=lr,
+            lr_multiplier=mult,
+            lr_schedule="constant" if parent else "linear",
+            train_start=w.train_start,
+            train_end=w.train_end,
+            recent_start=w.recent_start if parent else None,
+            recent_fraction=0.7 if parent else 0.0,
+            wall_time_s=12.5 + i,
+            history=history(i, steps, cumulative - steps),
+        )
+    for (week, model_id), result in backtests.items():
+        w = week_windows(week, preset)
+        summary = result.summary()
+        store.record_evaluation(
+            model_id,
+            week,
+            "validation",
+            window_start=w.validation_start,
+            window_end=w.validation_end,
+            metrics=summary["metrics"],
+            benchmarks=summary["benchmarks"],
+            score=summary["score"],
+            n_trials=len(EVALUATED[week]),
+        )
+        folder = home / "runs" / week.isoformat() / "backtests"
+        folder.mkdir(parents=True, exist_ok=True)
+        result.to_frame().to_csv(folder / f"{model_id}.csv", index_label="date")
+    store.set_champion(W1, A, rule=CHAMPION_RULES[W1], score=backtests[W1, A].metrics["sharpe"])
+    store.set_model_status(R1, "rolled_back", ROLLBACK_REASON)
+    store.record_event(
+        W2, "rollback", model_id=R1, payload={"parent_id": C, "child_score": -0.4, "parent_score": 0.5, "reason": ROLLBACK_REASON}
+    )
+    store.set_model_status(C, "retired", PRUNE_REASON)
+    store.record_event(W2, "archive_prune", model_id=C, payload={"bundle_uri": f"/archive/{C}"})
+    store.set_champion(W2, R0, rule=CHAMPION_RULES[W2], score=backtests[W2, R0].metrics["sharpe"])
+
+
+class Page(HTMLParser):
+    """The report's sections (by id), each with its text, its tables (rows of cell texts) and its images."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.sections: dict[str, dict] = {}
+        self._section: dict | None = None
+        self._row: list[str] | None = None
+        self._cell: list[str] | None = None
+        self.feed(text)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "section":
+            self._section = self.sections.setdefault(a["id"], {"text": [], "tables": [], "images": []})
+        elif self._section is None:
+            return
+        elif tag == "table":
+            self._section["tables"].append([])
+        elif tag == "tr":
+            self._row = []
+            self._section["tables"][-1].append(self._row)
+        elif tag in ("td", "th"):
+            self._cell = []
+        elif tag == "img":
+            self._section["images"].append(a["src"])
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None and self._row is not None:
+            self._row.append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "section":
+            self._section = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+        if self._section is not None:
+            self._section["text"].append(data)
+
+    def text(self, section: str) -> str:
+        return " ".join(" ".join(self.sections[section]["text"]).split())
+
+    def rows(self, section: str, table: int = 0) -> list[list[str]]:
+        return self.sections[section]["tables"][table][1:]  # without the header row
+
+
+def assert_png(path: Path) -> None:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    width, height = struct.unpack(">II", data[16:24])  # IHDR
+    assert len(data) > 10_000 and width >= 600 and height >= 400, (len(data), width, height)
+
+
+def test_report_of_a_full_week(lineage_store: LineageStore, preset: Preset, backtests: dict, tmp_path: Path) -> None:
+    write_world(lineage_store, preset, backtests, tmp_path)
+    week_dir = tmp_path / "runs" / W2.isoformat()
+
+    path = write_weekly_report(lineage_store, W2, week_dir, preset)
+    assert path == week_dir / "report" / "index.html" and path.is_file()
+    text = path.read_text(encoding="utf-8")
+    page = Page(text)
+    assert list(page.sections) == ["header", "budget", "leaderboard", "equity", "champions", "lineage", "training", "events"]
+
+    # 1. header: cutoff, preset, windows, status, the plan's notes
+    header = page.text("header")
+    for needle in (W2.isoformat(), "demo", preset.description, "done", f"refiners: top 2 of 3 from week {W1}"):
+        assert needle in header, needle
+    windows = {r[0]: r[1:] for r in page.rows("header", 1)}
+    assert windows["validation"] == ["2023-10-15", W2.isoformat()]
+
+    # 2. budget split of the demo preset, planned vs trained from the registry
+    budget = {r[0]: r[1:] for r in page.rows("budget")}
+    assert budget["explorer"] == ["3", "4,096", "12,288", "66.7%", "3", "2", "1", "8,192"]
+    assert budget["refiner"] == ["2", "2,048", "4,096", "22.2%", "2", "2", "0", "4,096"]
+    assert budget["champion"] == ["1", "2,048", "2,048", "11.1%", "1", "1", "0", "2,048"]
+    assert budget["total"][:4] == ["6", "—", "18,432", "100.0%"]
+
+    # 3. leaderboard: every model evaluated this week, best first, the rollback marked with its reason
+    board = lineage_store.leaderboard(W2)
+    rows = page.rows("leaderboard")
+    assert [r[1] for r in rows] == [b.model_id for b in board] and len(rows) == len(EVALUATED[W2])
+    by_id = {r[1]: r for r in rows}
+    assert by_id[R1][-1].startswith("ROLLED BACK") and ROLLBACK_REASON in by_id[R1][-1]
+    assert html.escape(ROLLBACK_REASON) in text and "<check escaping>" not in text
+    assert '<tr class="rolled_back">' in text
+    assert by_id[R0][3] == B and by_id[R0][4] == "2" and by_id[R0][5] == "JPM, V" and by_id[R0][6] == "6,144"
+    assert by_id[R0][7] == f"{board[[b.model_id for b in board].index(R0)].score:.4f}"
+    assert "champion" in by_id[R0][-1]
+
+    # 4. equity curves of the top 5 with a total-return table against the benchmarks
+    assert page.sections["equity"]["images"] == [EQUITY_PNG]
+    equity = page.rows("equity")
+    assert [r[0] for r in equity] == [b.model_id for b in board[:5]]
+    top = backtests[W2, board[0].model_id]
+    assert equity[0][1] == f"{top.metrics['total_return']:.1%}"
+    assert equity[0][4] == f"{top.benchmarks['SPY'].metrics['total_return']:.1%}"
+
+    # 5. champion history (newest first) and stints
+    assert [r[:3] for r in page.rows("champions", 0)] == [[W2.isoformat(), R0, CHAMPION_RULES[W2]], [W1.isoformat(), A, CHAMPION_RULES[W1]]]
+    assert page.rows("champions", 0)[0][4] == A  # previous champion
+    assert [r[:4] for r in page.rows("champions", 1)] == [
+        [R0, W2.isoformat(), W2.isoformat(), "1"],
+        [A, W1.isoformat(), W1.isoformat(), "1"],
+    ]
+
+    # 6. lineage of the champion: root B (gen 1) -> R0 (gen 2), steps and learning rates
+    lineage = page.rows("lineage")
+    assert [(r[0], r[1]) for r in lineage] == [("1", B), ("2", R0)]
+    assert lineage[1][4] == "2,048" and lineage[1][5] == "6,144" and lineage[1][6].startswith("5e-05 (0.0001 x0.5, constant)")
+    assert lineage[0][7] == f"{backtests[W1, B].metrics['sharpe']:.4f}"
+
+    # 7. training curves of the week's five runs
+    assert page.sections["training"]["images"] == [TRAINING_PNG]
+    assert sorted(r[0] for r in page.rows("training")) == sorted([D, E, R0, R1, K])
+
+    # 8. events: the rollback and the archive prune
+    events = {r[0]: r for r in page.rows("events")}
+    assert events["rollback"][1] == R1 and ROLLBACK_REASON in events["rollback"][3]
+    assert events["archive_prune"][1] == C and f"/archive/{C}" in events["archive_prune"][4]
+
+    # every referenced image is a real PNG beside the HTML
+    images = [src for s in page.sections.values() for src in s["images"]]
+    assert images == [EQUITY_PNG, TRAINING_PNG]
+    for src in images:
+        assert_png(path.parent / src)
+    assert not list(path.parent.glob(".*.tmp")), "temporary files left behind"
+
+    # a rerun writes the same page
+    assert write_weekly_report(lineage_store, W2, week_dir, preset).read_text(encoding="utf-8") == text
+
+
+def test_missing_backtests_and_an_earlier_week(lineage_store: LineageStore, preset: Preset, backtests: dict, tmp_path: Path) -> None:
+    write_world(lineage_store, preset, backtests, tmp_path)
+    week_dir = tmp_path / "runs" / W2.isoformat()
+    best, second = (b.model_id for b in lineage_store.leaderboard(W2, limit=2))
+    (week_dir / "backtests" / f"{best}.csv").unlink()
+    (week_dir / "backtests" / f"{second}.csv").write_text("date,nothing\n2024-01-02,1\n")
+
+    page = Page(write_weekly_report(lineage_store, W2, week_dir, preset).read_text(encoding="utf-8"))
+    equity = page.text("equity")
+    assert f"{best}: no saved backtest" in equity and f"{second}: could not read" in equity
+    assert [r[0] for r in page.rows("equity")] == [b.model_id for b in lineage_store.leaderboard(W2)[2:5]]
+    assert_png(week_dir / "report" / EQUITY_PNG)
+
+    # the first week, reported after the second exists, shows only what was known then
+    page = Page(write_weekly_report(lineage_store, W1, tmp_path / "runs" / W1.isoformat(), preset).read_text(encoding="utf-8"))
+    assert [r[1] for r in page.rows("champions", 0)] == [A]
+    assert [r[1] for r in page.rows("lineage")] == [A]
+    assert "No rollbacks" in page.text("events")
+    assert [r[1] for r in page.rows("leaderboard")] == [b.model_id for b in lineage_store.leaderboard(W1)]
+
+
+def test_empty_first_week(lineage_store: LineageStore, preset: Preset, tmp_path: Path) -> None:
+    week_dir = tmp_path / "runs" / W1.isoformat()
+    write_week(lineage_store, preset, W1, {}, ["first week: nothing evaluated before this cutoff, so explorers only"], status="planned")
+    # stale plots of an earlier run of this week must not survive a run that has nothing to draw
+    (week_dir / "report").mkdir(parents=True)
+    (week_dir / "report" / EQUITY_PNG).write_bytes(b"stale")
+
+    path = write_weekly_report(lineage_store, W1, week_dir, preset)
+    page = Page(path.read_text(encoding="utf-8"))
+    assert "first week: nothing evaluated" in page.text("header") and "planned" in page.text("header")
+    assert {r[0]: r[5] for r in page.rows("budget")}["explorer"] == "0"
+    assert "no leaderboard" in page.text("leaderboard")
+    assert "no equity curves" in page.text("equity")
+    assert "No champion has been chosen yet" in page.text("champions")
+    assert "no champion lineage" in page.text("lineage")
+    assert "No model was trained" in page.text("training")
+    assert "No rollbacks" in page.text("events")
+    assert not any(s["images"] for s in page.sections.values())
+    assert sorted(p.name for p in path.parent.iterdir()) == ["index.html"]
+
+    # a week that was never planned still renders, and says so
+    page = Page(write_weekly_report(lineage_store, W2, tmp_path / "runs" / W2.isoformat(), preset).read_text(encoding="utf-8"))
+    assert "never planned" in page.text("header")
