@@ -1,0 +1,184 @@
+"""Paper-trade prep: the orders for the coming week from the selected model, given data up to the cutoff.
+
+The selected model is run deterministically over the weeks before the cutoff so that its holdings are
+what it would hold now; its decision on the last trading day before the cutoff gives the target weights.
+Nothing talks to a broker here: :class:`BrokerAdapter` is the seam where one plugs in later, and
+:class:`DryRunBroker` (the default) only reports what it would send.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+__all__ = ["BrokerAdapter", "DryRunBroker", "Order", "OrderSet", "choose_model", "prepare_orders", "target_weights"]
+
+
+@dataclass(frozen=True)
+class Order:
+    """Target weight of one ticker for the coming week, and the last price it was computed from."""
+
+    ticker: str
+    target_weight: float
+    last_close: float
+    price_date: str
+
+
+@dataclass(frozen=True)
+class OrderSet:
+    week: str
+    model_id: str
+    reason: str
+    as_of: str
+    cash_weight: float
+    orders: tuple[Order, ...]
+    csv_path: Path
+    json_path: Path
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "week": self.week,
+            "model_id": self.model_id,
+            "reason": self.reason,
+            "as_of": self.as_of,
+            "cash_weight": self.cash_weight,
+            "orders": [asdict(o) for o in self.orders],
+        }
+
+
+class BrokerAdapter(Protocol):
+    """Where orders go. Implement ``submit`` for a real (paper) broker account."""
+
+    name: str
+
+    def submit(self, orders: OrderSet) -> dict[str, Any]: ...
+
+
+class DryRunBroker:
+    """Sends nothing; returns what would have been sent."""
+
+    name = "dry-run"
+
+    def submit(self, orders: OrderSet) -> dict[str, Any]:
+        return {"broker": self.name, "submitted": False, "orders": len(orders.orders)}
+
+
+def choose_model(store: Any, week: dt.date) -> tuple[str, str]:
+    """The model to paper-trade next week, and the rule that picked it: this week's champion, else the
+    best model on this week's leaderboard."""
+    champ = store.current_champion(before_week=week + dt.timedelta(days=1))
+    if champ is not None and champ.week == week:
+        return champ.model_id, f"champion of week {week.isoformat()} ({champ.rule})"
+    board = [row for row in store.leaderboard(week) if row.status not in ("rolled_back", "failed", "retired")]
+    if board:
+        return board[0].model_id, "no champion this week: best validation score on the week's leaderboard"
+    raise LookupError(f"week {week.isoformat()}: no champion and no evaluated model; nothing to paper-trade")
+
+
+def target_weights(
+    bundle_uri: str, cutoff: dt.date, *, source: str | None = None, lookback_weeks: int = 8
+) -> tuple[dict[str, float], float, dict[str, float], str]:
+    """Target weights for the coming week: ``(weights by ticker, cash weight, last close by ticker, as-of date)``.
+
+    :param bundle_uri: the selected model's bundle (verified before loading).
+    :param cutoff: the week's cutoff; the decision uses the last trading day strictly before it.
+    :param source: price source (default: the one the model was trained on).
+    :param lookback_weeks: weeks replayed before the decision to reach the model's current holdings.
+    """
+    from autotest_lib.data import load_market
+    from autotest_lib.env.simulator import PortfolioBook, market_tables
+    from autotest_lib.train import TrainSpec, load_model, verify_bundle
+
+    bundle = verify_bundle(bundle_uri)
+    spec = TrainSpec.model_validate(bundle.manifest["spec"])
+    start = cutoff - dt.timedelta(weeks=lookback_weeks)
+    market = load_market(
+        list(spec.tickers), start=start, cutoff=cutoff, feature_set=spec.env.feature_set, source=source or spec.data_source
+    )
+    model = load_model(bundle)
+    tables = market_tables(market, spec.env.max_tickers)
+    book = PortfolioBook(tables, spec.env, 1)
+    last = tables.n_days - 1
+    book.begin(0, 0, last, truncates=False)
+    for _ in range(last):  # replay: holdings drift and rebalance as they would have
+        action, _ = model.predict(book.observe(0), deterministic=True)
+        book.step(np.asarray(action, dtype=np.float64)[None, :])
+    book.t[0] = last
+    action, _ = model.predict(book.observe(0), deterministic=True)
+    w = book.target_weights(np.asarray(action, dtype=np.float64)[None, :], np.array([last]))[0]
+    weights = {ticker: float(w[i]) for i, ticker in enumerate(market.tickers)}
+    closes = {ticker: float(market.close[last, i]) for i, ticker in enumerate(market.tickers)}
+    return weights, float(w[-1]), closes, str(market.dates[last])
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _existing(out_dir: Path, week: dt.date, model_id: str) -> OrderSet | None:
+    path = out_dir / "orders.json"
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text())
+    if data.get("week") != week.isoformat() or data.get("model_id") != model_id:
+        return None
+    orders = tuple(Order(**o) for o in data["orders"])
+    return OrderSet(
+        week=data["week"],
+        model_id=model_id,
+        reason=data["reason"],
+        as_of=data["as_of"],
+        cash_weight=data["cash_weight"],
+        orders=orders,
+        csv_path=out_dir / "orders.csv",
+        json_path=path,
+    )
+
+
+def prepare_orders(store: Any, week: dt.date, out_dir: Path, *, source: str | None = None, broker: BrokerAdapter | None = None) -> OrderSet:
+    """Choose the model, compute its target weights, write ``orders.csv`` and ``orders.json`` in ``out_dir``.
+
+    Re-running rewrites the same files (atomically); the broker adapter is then called once.
+    """
+    model_id, reason = choose_model(store, week)
+    model = store.get_model(model_id)
+    if not (model.bundle_uri and Path(model.bundle_uri, "manifest.json").is_file()):
+        previous = _existing(out_dir, week, model_id)
+        if previous is not None:
+            return previous  # a re-run of a past week whose model a later week pruned: its orders stand
+        raise FileNotFoundError(
+            f"{model_id}'s bundle {model.bundle_uri} is gone (pruned from the archive) and week {week} has no orders yet"
+        )
+    weights, cash, closes, as_of = target_weights(model.bundle_uri, week, source=source)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    orders = tuple(Order(t, round(w, 6), closes[t], as_of) for t, w in weights.items())
+    result = OrderSet(
+        week=week.isoformat(),
+        model_id=model_id,
+        reason=reason,
+        as_of=as_of,
+        cash_weight=round(cash, 6),
+        orders=orders,
+        csv_path=out_dir / "orders.csv",
+        json_path=out_dir / "orders.json",
+    )
+    rows = [["week", "model_id", "ticker", "target_weight", "last_close", "price_date", "reason"]]
+    rows += [[result.week, model_id, o.ticker, f"{o.target_weight:.6f}", f"{o.last_close:.4f}", o.price_date, reason] for o in orders]
+    rows.append([result.week, model_id, "CASH", f"{result.cash_weight:.6f}", "", as_of, reason])
+    tmp = result.csv_path.with_name(".orders.csv.tmp")
+    with open(tmp, "w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    os.replace(tmp, result.csv_path)
+    payload = result.as_json()
+    payload["broker"] = (broker or DryRunBroker()).submit(result)
+    _atomic_write(result.json_path, json.dumps(payload, indent=2))
+    return result

@@ -1,0 +1,182 @@
+"""``plan_week``: decide what a week trains, from the preset and what the registry already knows.
+
+Deterministic for a given week, preset, seed and registry state, so a retried planning task writes the
+same plan. Model ids are ``<cutoff:%Y%m%d>-<role>-<slot>``: a retry rewrites, never duplicates.
+
+- **explorers**: new models; hyperparameters sampled from the search space and ticker sets drawn from the
+  universe, both from a generator seeded by (seed, week);
+- **refiners**: the previous evaluated week's top models by validation score (rolled-back, retired and
+  failed models excluded, and the champion, which has its own slot), continued at LR x ``refiners.lr_multiplier``
+  with a constant schedule on the 70/30 recent/history mix;
+- **champion**: the current champion continued at LR x ``champion.lr_multiplier``, constant;
+- the first week (nothing evaluated yet) plans explorers only, and the plan says so in ``notes``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autotest_lib.config import Preset, RoleBudget
+from autotest_lib.train.search_space import sample_hyperparameters
+from autotest_lib.train.spec import TrainSpec
+from autotest_lib.weekly.windows import WeekWindows, week_windows
+
+__all__ = ["WeekPlan", "config_hash", "model_id_for", "plan_week", "slot_seed"]
+
+ROLE_INDEX = {"explorer": 0, "refiner": 1, "champion": 2, "pbt": 3}
+EXCLUDED_STATUSES = frozenset({"rolled_back", "retired", "failed"})
+
+
+@dataclass(frozen=True)
+class WeekPlan:
+    """The specs of one week, by role, plus human-readable notes on how they were chosen."""
+
+    week: dt.date
+    windows: WeekWindows
+    specs: tuple[TrainSpec, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    def ids(self, role: str) -> list[str]:
+        return [s.model_id for s in self.specs if s.role == role]
+
+    def by_id(self) -> dict[str, TrainSpec]:
+        return {s.model_id: s for s in self.specs}
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "week": self.week.isoformat(),
+            "windows": self.windows.as_dict(),
+            "notes": list(self.notes),
+            "specs": {s.model_id: s.model_dump(mode="json") for s in self.specs},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> WeekPlan:
+        w = {k: dt.date.fromisoformat(v) for k, v in data["windows"].items()}
+        windows = WeekWindows(
+            cutoff=w["cutoff"], train_start=w["train_start"], recent_start=w["recent_start"], validation_start=w["validation_start"]
+        )
+        specs = tuple(TrainSpec.model_validate(s) for s in data["specs"].values())
+        return cls(week=dt.date.fromisoformat(data["week"]), windows=windows, specs=specs, notes=tuple(data.get("notes", ())))
+
+
+def model_id_for(week: dt.date, role: str, slot: int) -> str:
+    return f"{week:%Y%m%d}-{role}-{slot:02d}"
+
+
+def slot_seed(seed: int, week: dt.date, role: str, slot: int) -> int:
+    """A distinct, reproducible seed per (base seed, week, role, slot)."""
+    digest = hashlib.sha256(f"{seed}:{week.isoformat()}:{role}:{slot}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def config_hash(preset: Preset) -> str:
+    return hashlib.sha256(preset.model_dump_json().encode()).hexdigest()[:16]
+
+
+def _explorers(week: dt.date, preset: Preset, windows: WeekWindows, seed: int, universe: list[str]) -> list[TrainSpec]:
+    budget = preset.explorers
+    rng = np.random.default_rng([seed, week.toordinal()])
+    lo, hi = preset.data.tickers_per_model
+    hi = min(hi, len(universe), preset.env.max_tickers)
+    lo = min(lo, hi)
+    specs = []
+    for slot in range(budget.count):
+        k = int(rng.integers(lo, hi + 1))
+        tickers = tuple(sorted(str(t) for t in rng.choice(universe, size=k, replace=False)))
+        ppo = sample_hyperparameters(preset.search_space, preset.ppo, rng)
+        specs.append(_spec(week, "explorer", slot, tickers, ppo, budget, preset, windows, seed))
+    return specs
+
+
+def _spec(
+    week, role, slot, tickers, ppo, budget: RoleBudget, preset: Preset, windows: WeekWindows, seed: int, parent=None, env=None
+) -> TrainSpec:
+    continued = parent is not None
+    return TrainSpec(
+        model_id=model_id_for(week, role, slot),
+        role=role,
+        week=week,
+        slot=slot,
+        tickers=tickers,
+        train_start=windows.train_start,
+        train_end=windows.train_end,
+        cutoff=windows.cutoff,
+        recent_start=windows.recent_start if continued else None,
+        recent_fraction=preset.windows.recent_fraction if continued else 0.0,
+        timesteps=budget.timesteps,
+        seed=slot_seed(seed, week, role, slot),
+        ppo=ppo,
+        lr_schedule=budget.lr_schedule,
+        lr_multiplier=budget.lr_multiplier,
+        env=env or preset.env,
+        data_source=preset.data.source,
+        parent_id=parent.model_id if continued else None,
+        parent_bundle=parent.bundle_uri if continued else None,
+        checkpoint_every=preset.checkpoint_every,
+    )
+
+
+def _continuation(week, role, slot, parent, budget: RoleBudget, preset: Preset, windows: WeekWindows, seed: int) -> TrainSpec:
+    """A child of ``parent`` that keeps its tickers, env and hyperparameters; only the LR schedule changes."""
+    from autotest_lib.train.bundle import verify_bundle
+
+    parent_spec = TrainSpec.model_validate(verify_bundle(parent.bundle_uri).manifest["spec"])
+    return _spec(week, role, slot, parent_spec.tickers, parent_spec.ppo, budget, preset, windows, seed, parent=parent, env=parent_spec.env)
+
+
+def plan_week(week: dt.date, preset: Preset, store: Any, *, seed: int | None = None, universe: list[str] | None = None) -> WeekPlan:
+    """Plan one week. ``week`` is the cutoff date; ``store`` is a :class:`~autotest_lib.registry.LineageStore`.
+
+    :param week: the week's cutoff (exclusive): no price on or after it is used.
+    :param preset: the (possibly scaled) preset.
+    :param store: the lineage store, read only here.
+    :param seed: base seed (default ``preset.seed``).
+    :param universe: tickers explorers draw from (default ``preset.data.universe``), e.g. those with data.
+    """
+    seed = preset.seed if seed is None else seed
+    windows = week_windows(week, preset)
+    universe = sorted(universe or preset.data.universe)
+    notes: list[str] = []
+    specs = _explorers(week, preset, windows, seed, universe)
+
+    champion = store.current_champion(before_week=week)
+    previous = previous_evaluated_week(store, week)
+    if previous is None:
+        notes.append("first week: nothing evaluated before this cutoff, so explorers only (no refiners, no champion)")
+    else:
+        board = [store.get_model(row.model_id) for row in store.leaderboard(previous) if row.status not in EXCLUDED_STATUSES]
+        board = [m for m in board if m.bundle_uri and (champion is None or m.model_id != champion.model_id)]
+        parents = board[: preset.refiners.count]
+        notes.append(
+            f"refiners: top {len(parents)} of {len(board)} eligible models from week {previous.isoformat()} "
+            f"(rolled back, retired and failed models and the champion excluded)"
+        )
+        specs += [_continuation(week, "refiner", i, p, preset.refiners, preset, windows, seed) for i, p in enumerate(parents)]
+    if champion is not None and preset.champion.count > 0:
+        parent = store.get_model(champion.model_id)
+        if parent.bundle_uri:
+            specs.append(_continuation(week, "champion", 0, parent, preset.champion, preset, windows, seed))
+            notes.append(f"champion: {parent.model_id} continued at LR x{preset.champion.lr_multiplier}")
+    elif previous is not None:
+        notes.append("champion: none chosen yet")
+    return WeekPlan(week=week, windows=windows, specs=tuple(specs), notes=tuple(notes))
+
+
+def previous_evaluated_week(store: Any, week: dt.date) -> dt.date | None:
+    """The latest week before ``week`` whose models were evaluated on the validation window."""
+    for record in sorted(store.list_weeks(), key=lambda w: w.week, reverse=True):
+        if record.week < week and store.evaluations(week=record.week, window="validation"):
+            return record.week
+    return None
+
+
+def bundle_dir(home: Path, week: dt.date, model_id: str) -> Path:
+    """Where a week's model trains and leaves its bundle: ``<home>/runs/<week>/models/<model_id>``."""
+    return home / "runs" / week.isoformat() / "models" / model_id

@@ -1,0 +1,207 @@
+"""After the week's backtests: the rollback guard, the champion rule and the archive policy.
+
+The decisions are pure functions of scores (unit-tested without a database); :func:`select_week` applies
+them to the registry.
+
+**Rollback guard.** A continued model (refiner or champion continuation) is rolled back when its validation
+score is more than ``threshold`` worse than its parent's on the *same* window:
+``child < parent - threshold * |parent|``. The child is marked ``rolled_back`` with the reason; the parent
+keeps its place (it stays active, its bundle stays in the archive).
+
+**Champion rule.** Scores are this week's validation scores (every candidate, the incumbent included, is
+evaluated on the same window). The challenger is the best model that was not rolled back. It takes over
+when ``challenger.score > incumbent.score`` and its deflated Sharpe ratio (number of trials = models
+evaluated this week) is at least ``min_dsr``: picking the best of many models is corrected for luck. With
+no incumbent, the best model becomes champion by the rule ``initial``.
+
+**Archive.** The top ``keep_top_n`` models of the week by score, the champion, and the models next week will
+refine (the best ``refiners.count`` others) keep their bundles in ``<home>/archive/<model_id>``. Every other
+model of this or earlier weeks is ``retired``: its lineage rows stay, its bundle folders are deleted, and an
+``archive_prune`` event records it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ChampionDecision", "Rollback", "champion_decision", "rollback_decisions", "select_week"]
+
+
+@dataclass(frozen=True)
+class Rollback:
+    child_id: str
+    parent_id: str
+    child_score: float
+    parent_score: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class ChampionDecision:
+    model_id: str
+    rule: str
+    score: float
+    changed: bool
+
+
+def _finite(x: float | None) -> bool:
+    return x is not None and math.isfinite(x)
+
+
+def rollback_decisions(pairs: list[tuple[str, str, float | None, float | None]], threshold: float) -> list[Rollback]:
+    """Children to roll back, from ``(child_id, parent_id, child_score, parent_score)`` on one window.
+
+    A child without a finite score (its backtest failed) is rolled back too; a parent without one cannot
+    be compared, so its child stands.
+    """
+    out = []
+    for child, parent, c, p in pairs:
+        if not _finite(p):
+            continue
+        if not _finite(c):
+            out.append(Rollback(child, parent, float("nan"), p, "no validation score (backtest failed)"))
+            continue
+        limit = p - threshold * abs(p)
+        if c < limit:
+            out.append(
+                Rollback(child, parent, c, p, f"validation score {c:.4f} is more than {threshold:.0%} worse than parent {parent}'s {p:.4f}")
+            )
+    return out
+
+
+def champion_decision(
+    incumbent: tuple[str, float | None] | None, candidates: list[tuple[str, float | None, float | None]], min_dsr: float
+) -> ChampionDecision | None:
+    """Apply the champion rule. ``candidates`` are ``(model_id, score, dsr)`` of this week (not rolled back).
+
+    :returns: the decision, or None when there is neither an incumbent nor a scored candidate.
+    """
+    scored = [c for c in candidates if _finite(c[1])]
+    best = max(scored, key=lambda c: (c[1], c[0])) if scored else None
+    if incumbent is None:
+        if best is None:
+            return None
+        return ChampionDecision(best[0], "initial: best validation score of the first evaluated week", float(best[1]), True)
+    inc_id, inc_score = incumbent
+    if best is not None and best[0] != inc_id:
+        beats = not _finite(inc_score) or best[1] > inc_score
+        dsr_ok = _finite(best[2]) and best[2] >= min_dsr
+        if beats and dsr_ok:
+            return ChampionDecision(
+                best[0],
+                f"challenger: score {best[1]:.4f} beats incumbent {inc_id} ({_fmt(inc_score)}) with DSR {best[2]:.3f} >= {min_dsr}",
+                float(best[1]),
+                True,
+            )
+    reason = "incumbent kept: no challenger beats it with enough deflated Sharpe"
+    return ChampionDecision(inc_id, reason, float(inc_score) if _finite(inc_score) else float("nan"), False)
+
+
+def _fmt(x: float | None) -> str:
+    return f"{x:.4f}" if _finite(x) else "n/a"
+
+
+def select_week(
+    store: Any, week: dt.date, *, threshold: float, min_dsr: float, keep_top_n: int, home: Path, next_refiners: int = 0
+) -> dict[str, Any]:
+    """Apply rollback guard, champion rule and archive policy for ``week`` to the registry.
+
+    Idempotent: running it again for the same week reaches the same state (upserts, and statuses that
+    only move forward).
+    """
+    evals = {e.model_id: e for e in store.evaluations(week=week, window="validation")}
+    models = {m.model_id: m for m in store.list_models(week=week)}
+
+    pairs = []
+    for m in models.values():
+        if m.role in ("refiner", "champion") and m.parent_id and m.status not in ("failed",):
+            c, p = evals.get(m.model_id), evals.get(m.parent_id)
+            pairs.append((m.model_id, m.parent_id, c.score if c else None, p.score if p else None))
+    rollbacks = rollback_decisions(pairs, threshold)
+    for rb in rollbacks:
+        store.set_model_status(rb.child_id, "rolled_back", rb.reason)
+        store.record_event(
+            week=week,
+            kind="rollback",
+            model_id=rb.child_id,
+            payload={"parent_id": rb.parent_id, "child_score": rb.child_score, "parent_score": rb.parent_score, "reason": rb.reason},
+        )
+    rolled = {rb.child_id for rb in rollbacks}
+
+    incumbent_rec = store.current_champion(before_week=week)
+    incumbent = None
+    if incumbent_rec is not None:
+        inc_eval = evals.get(incumbent_rec.model_id)
+        incumbent = (incumbent_rec.model_id, inc_eval.score if inc_eval else None)
+    candidates = [
+        (mid, e.score, (e.metrics or {}).get("dsr"))
+        for mid, e in evals.items()
+        if mid not in rolled and store.get_model(mid).status not in ("rolled_back", "failed")
+    ]
+    decision = champion_decision(incumbent, candidates, min_dsr)
+    if decision is not None:
+        store.set_champion(week=week, model_id=decision.model_id, rule=decision.rule, score=decision.score)
+
+    archived, retired = _apply_archive(store, week, evals, rolled, decision.model_id if decision else None, keep_top_n, next_refiners, home)
+    return {
+        "week": week.isoformat(),
+        "rolled_back": [rb.child_id for rb in rollbacks],
+        "champion": decision.model_id if decision else None,
+        "champion_changed": bool(decision and decision.changed),
+        "champion_rule": decision.rule if decision else None,
+        "archived": archived,
+        "retired": retired,
+    }
+
+
+def _apply_archive(
+    store: Any, week: dt.date, evals: dict, rolled: set[str], champion: str | None, keep: int, next_refiners: int, home: Path
+) -> tuple[list[str], list[str]]:
+    eligible = [mid for mid, e in evals.items() if mid not in rolled and _finite(e.score) and store.get_model(mid).status != "retired"]
+    ranked = sorted(eligible, key=lambda mid: (-evals[mid].score, mid))
+    keep_ids = ranked[:keep]
+    # next week continues the champion and the best others: their bundles must survive this pruning
+    for mid in [champion, *[m for m in ranked if m != champion][:next_refiners]]:
+        if mid and mid not in keep_ids:
+            keep_ids.append(mid)
+    archive_root = home / "archive"
+    archive_root.mkdir(parents=True, exist_ok=True)
+    for mid in keep_ids:
+        m = store.get_model(mid)
+        dest = archive_root / mid
+        if m.bundle_uri and Path(m.bundle_uri) != dest and Path(m.bundle_uri).is_dir() and not dest.exists():
+            tmp = archive_root / f".{mid}.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(m.bundle_uri, tmp)
+            tmp.rename(dest)
+        if m.status in ("active", "archived"):
+            uri = str(dest) if dest.is_dir() else m.bundle_uri
+            store.set_model_bundle(
+                mid, bundle_uri=uri, bundle_sha256=m.bundle_sha256, cumulative_timesteps=m.cumulative_timesteps, status="archived"
+            )
+    retired = []
+    for m in store.list_models():
+        if m.model_id in keep_ids or m.status in ("retired", "planned") or not m.bundle_uri:
+            continue
+        if m.created_week is not None and m.created_week > week:
+            continue
+        if m.status in ("rolled_back", "failed"):
+            _delete_bundles(m, archive_root)
+            continue
+        store.set_model_status(m.model_id, "retired", f"outside the top {keep} of week {week.isoformat()}")
+        _delete_bundles(m, archive_root)
+        store.record_event(week=week, kind="archive_prune", model_id=m.model_id, payload={"bundle_uri": m.bundle_uri})
+        retired.append(m.model_id)
+    return keep_ids, retired
+
+
+def _delete_bundles(model: Any, archive_root: Path) -> None:
+    """Bundles of retired or rolled-back models go; their lineage rows stay."""
+    if model.bundle_uri:
+        shutil.rmtree(model.bundle_uri, ignore_errors=True)
+    shutil.rmtree(archive_root / model.model_id, ignore_errors=True)

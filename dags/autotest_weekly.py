@@ -1,0 +1,136 @@
+"""AUTOTEST weekly retraining: ingest -> plan -> train (explorers, refiners, champion) -> backtest -> select
+-> paper-trade orders -> report.
+
+Thin by design: every task reads its params, calls one function of ``autotest_lib.weekly.tasks`` and
+returns a small JSON dict. Heavy imports (torch, pandas, SB3) happen inside the tasks, so parsing this file
+is cheap. XCom carries model ids and paths only. The week's cutoff is the run's ``data_interval_end``, so a
+backfilled week sees exactly the prices it would have seen live.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, dag, task
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+TRAINING_POOL = "autotest_training"
+
+default_args = {
+    "owner": "autotest",
+    "retries": 2,
+    "retry_delay": timedelta(seconds=30),
+    "retry_exponential_backoff": True,
+}
+
+
+@dag(
+    dag_id="autotest_weekly",
+    description="Weekly PPO population: explorers, refiners, champion; lineage in PostgreSQL",
+    schedule=CronDataIntervalTimetable("0 2 * * 0", timezone="UTC"),
+    start_date=pendulum.datetime(2024, 1, 7, 2, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args,
+    tags=["autotest", "rl", "weekly"],
+    doc_md=__doc__,
+    params={
+        "preset": Param("demo", type="string", enum=["demo", "phase1", "recommended", "aggressive"], description="Compute split preset."),
+        "timesteps_scale": Param(1.0, type="number", exclusiveMinimum=0, maximum=100, description="Multiplies every role's timesteps."),
+        "tickers": Param(
+            None,
+            type=["null", "array"],
+            items={"type": "string", "pattern": "^[A-Z^.\\-]{1,10}$"},
+            description="Override the preset's ticker universe (null = preset's).",
+        ),
+        "seed": Param(0, type="integer", minimum=0, description="Base random seed for the week's plan and training."),
+    },
+)
+def autotest_weekly() -> None:
+    @task
+    def migrate_lineage_db() -> dict:
+        from autotest_lib.weekly import tasks
+
+        return tasks.migrate()
+
+    @task
+    def start_week(**context) -> dict:
+        from autotest_lib.weekly import tasks
+
+        return tasks.start_week(context["params"], context.get("data_interval_end"))
+
+    @task
+    def ingest_prices(week: dict) -> dict:
+        from autotest_lib.weekly import tasks
+
+        return tasks.ingest(week)
+
+    @task
+    def plan_week(week: dict) -> dict:
+        from autotest_lib.weekly import tasks
+
+        return tasks.plan(week)
+
+    @task
+    def model_ids(plan: dict, role: str) -> list[str]:
+        return plan[role]
+
+    @task(pool=TRAINING_POOL, max_active_tis_per_dagrun=None)
+    def train_model(week: dict, model_id: str) -> dict:
+        from autotest_lib.weekly import tasks
+
+        return tasks.train_one(week, model_id)
+
+    @task(trigger_rule="all_done")
+    def collect_candidates(week: dict) -> list[str]:
+        from autotest_lib.weekly import tasks
+
+        return tasks.candidates(week)
+
+    @task
+    def backtest_model(week: dict, model_id: str) -> dict:
+        from autotest_lib.weekly import tasks
+
+        return tasks.backtest_one(week, model_id)
+
+    @task(trigger_rule="all_done")
+    def select_models(week: dict) -> dict:
+        from autotest_lib.weekly import tasks
+
+        return tasks.select(week)
+
+    @task
+    def prepare_paper_trades(week: dict, selection: dict) -> dict:
+        from autotest_lib.weekly import tasks
+
+        return tasks.paper_trades(week)
+
+    @task
+    def write_report(week: dict, orders: dict) -> dict:
+        from autotest_lib.weekly import tasks
+
+        return tasks.report(week)
+
+    migrated = migrate_lineage_db()
+    week = start_week()
+    migrated >> week
+    ingested = ingest_prices(week)
+    plan = plan_week(week)
+    ingested >> plan
+    trained = [
+        train_model.override(task_id=f"train_{role}")
+        .partial(week=week)
+        .expand(model_id=model_ids.override(task_id=f"{role}_ids")(plan, role))
+        for role in ("explorer", "refiner", "champion")
+    ]
+    candidates = collect_candidates(week)
+    trained >> candidates
+    backtests = backtest_model.partial(week=week).expand(model_id=candidates)
+    selection = select_models(week)
+    backtests >> selection
+    orders = prepare_paper_trades(week, selection)
+    write_report(week, orders)
+
+
+autotest_weekly()

@@ -1,0 +1,124 @@
+"""The real weekly DAG, end to end: three consecutive demo weeks under `airflow dags test`, lineage in a
+fresh PostgreSQL database, then one week re-run to show it leaves the registry as if it ran once."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.airflow, pytest.mark.postgres]
+
+ROOT = Path(__file__).resolve().parents[2]
+WEEKS = [dt.date(2024, 8, 25), dt.date(2024, 9, 1), dt.date(2024, 9, 8)]
+
+
+def _airflow(env: dict[str, str], *args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    return subprocess.run([airflow, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def _run_week(env: dict[str, str], week: dt.date) -> None:
+    proc = _airflow(env, "dags", "test", "autotest_weekly", f"{week.isoformat()}T02:00:00+00:00", "-c", json.dumps({"preset": "demo"}))
+    assert proc.returncode == 0, f"dags test {week} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    failed = [line for line in proc.stdout.splitlines() if "state=failed" in line.lower() or "marking task as failed" in line.lower()]
+    assert not failed, "\n".join(failed[:10])
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory, pg_schema_url):
+    home = tmp_path_factory.mktemp("autotest_home")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AUTOTEST_DB_URL"))}
+    url = pg_schema_url
+    env.update(
+        AUTOTEST_HOME=str(home),
+        AUTOTEST_DB_URL=url,
+        AIRFLOW_HOME=str(home / "airflow"),
+        AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__PARALLELISM="4",
+        AIRFLOW__API_AUTH__JWT_SECRET="x" * 64,
+        PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+    )
+    assert _airflow(env, "db", "migrate").returncode == 0
+    assert _airflow(env, "pools", "set", "autotest_training", "2", "PPO training").returncode == 0
+    for week in WEEKS:
+        _run_week(env, week)
+    from autotest_lib.registry import LineageStore
+
+    store = LineageStore(url)
+    yield {"env": env, "home": home, "url": url, "store": store}
+    store.close()
+
+
+def test_week_one_trains_explorers_only_and_ships_orders_and_report(pipeline) -> None:
+    store, home = pipeline["store"], pipeline["home"]
+    week = store.get_week(WEEKS[0])
+    assert week is not None and week.status == "done" and week.preset == "demo"
+    assert any("first week" in note for note in week.plan["notes"])
+    models = store.list_models(week=WEEKS[0])
+    assert sorted(m.role for m in models) == ["explorer"] * 3
+    assert all(m.generation == 1 and m.parent_id is None for m in models)
+    assert all(m.cumulative_timesteps >= 4096 for m in models)
+    runs = store.training_runs(week=WEEKS[0])
+    assert len(runs) == 3 and all(r.history and "value_loss" in r.history[0] for r in runs)
+    evals = store.evaluations(week=WEEKS[0], window="validation")
+    assert {e.model_id for e in evals} == {m.model_id for m in models}
+    assert all({"sharpe", "max_drawdown", "win_rate", "dsr"} <= e.metrics.keys() for e in evals)
+    assert all(e.n_trials == 3 for e in evals)
+
+    out = home / "runs" / WEEKS[0].isoformat()
+    with open(out / "orders" / "orders.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    orders = json.loads((out / "orders" / "orders.json").read_text())
+    champion = store.current_champion(before_week=WEEKS[0] + dt.timedelta(days=1))
+    assert orders["model_id"] == champion.model_id and champion.week == WEEKS[0]
+    assert sum(float(r["target_weight"]) for r in rows) == pytest.approx(1.0, abs=1e-4)
+    assert {r["ticker"] for r in rows} - {"CASH"} == set(store.get_model(champion.model_id).tickers)
+    assert all(r["price_date"] < WEEKS[0].isoformat() for r in rows)
+    html = (out / "report" / "index.html").read_text()
+    assert champion.model_id in html and "Leaderboard" in html
+
+
+def test_lineage_grows_one_generation_per_week(pipeline) -> None:
+    store = pipeline["store"]
+    week1 = {m.model_id: m for m in store.list_models(week=WEEKS[0])}
+    week2 = store.list_models(week=WEEKS[1])
+    refiners = [m for m in week2 if m.role == "refiner"]
+    assert len(refiners) == 2
+    for m in refiners:
+        parent = week1[m.parent_id]
+        assert m.generation == 2 and m.root_id == parent.model_id
+        assert m.cumulative_timesteps == parent.cumulative_timesteps + 2048
+        run = store.training_runs(m.model_id)[0]
+        assert run.lr_multiplier == 0.5 and run.lr_schedule == "constant" and run.recent_fraction == 0.7
+    champ = [m for m in week2 if m.role == "champion"]
+    assert len(champ) == 1 and champ[0].parent_id == store.champion_history()[0].model_id
+    week3 = store.list_models(week=WEEKS[2])
+    assert max(m.generation for m in week3) == 3
+    # every evaluated week has a champion row, and each row names the previous champion
+    history = store.champion_history()
+    assert [c.week for c in history] == WEEKS
+    assert [c.previous_model_id for c in history[1:]] == [c.model_id for c in history[:-1]]
+
+
+def test_rerunning_a_week_leaves_the_registry_as_if_it_ran_once(pipeline) -> None:
+    store = pipeline["store"]
+
+    def snapshot():
+        return (
+            sorted((m.model_id, m.status, m.cumulative_timesteps, m.generation) for m in store.list_models()),
+            len(store.training_runs()),
+            len(store.evaluations()),
+            [(c.week, c.model_id) for c in store.champion_history()],
+        )
+
+    before = snapshot()
+    _run_week(pipeline["env"], WEEKS[2])
+    assert snapshot() == before
