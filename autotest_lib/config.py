@@ -169,6 +169,9 @@ class Preset(_Strict):
     checkpoint_every: int = Field(100_000, ge=1, description="Save a resumable checkpoint every N steps.")
     keep_top_n: int = Field(5, ge=1, description="Bundles kept in the archive.")
     rollback_threshold: float = Field(0.10, ge=0, le=1, description="Roll back a continued model scoring this much worse than its parent.")
+    champion_min_dsr: float = Field(
+        0.5, ge=0, le=1, description="A challenger must reach this deflated Sharpe (probability) to take the champion's place."
+    )
     seed: int = Field(0, ge=0, description="Base seed; each week and slot derive their own from it.")
 
     @property
