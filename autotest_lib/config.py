@@ -22,11 +22,16 @@ from autotest_lib.errors import ConfigError
 
 __all__ = [
     "BudgetSplit",
+    "CurriculumConfig",
+    "CurriculumStage",
     "DataConfig",
     "EnvConfig",
     "FloatRange",
+    "PBTConfig",
     "PPOParams",
     "Preset",
+    "PromotionRule",
+    "RegimeConfig",
     "RoleBudget",
     "SearchSpace",
     "WindowConfig",
@@ -34,6 +39,7 @@ __all__ = [
     "include_dir",
     "list_presets",
     "load_preset",
+    "scaled",
 ]
 
 Role = Literal["explorer", "refiner", "champion", "pbt"]
@@ -153,6 +159,62 @@ class WindowConfig(_Strict):
     recent_fraction: float = Field(0.7, ge=0, le=1, description="Share of continued training episodes drawn from the recent window.")
 
 
+class PBTConfig(_Strict):
+    """Population-based training (DeepMind PBT, as in Ray Tune's scheduler), kept from week to week."""
+
+    population: int = Field(20, ge=2, description="Members trained side by side.")
+    interval_steps: int = Field(500_000, ge=1, description="Steps each member trains between two evaluations (one round).")
+    rounds_per_run: int = Field(4, ge=1, description="Rounds one DAG run performs.")
+    quantile: float = Field(0.2, gt=0, le=0.5, description="Bottom share replaced by copies of the top share.")
+    perturb_factors: tuple[float, float] = Field((0.8, 1.2), description="Multipliers applied to each copied hyperparameter.")
+    resample_probability: float = Field(0.0, ge=0, le=1, description="Chance a hyperparameter is redrawn instead of perturbed.")
+    burn_in_rounds: int = Field(0, ge=0, description="Rounds before the first exploit/explore step.")
+
+
+class PromotionRule(_Strict):
+    """Evidence a model needs on the validation window to move to the next curriculum stage."""
+
+    min_sharpe: float = Field(0.5, description="Validation Sharpe at least this.")
+    beat_buy_and_hold: bool = Field(True, description="And above equal-weight buy-and-hold of its tickers.")
+
+
+class CurriculumStage(_Strict):
+    """One step of the curriculum: what the environment looks like there."""
+
+    name: str = Field(description="Short name shown in the registry and report.")
+    tickers: tuple[int, int] = Field(description="Inclusive (min, max) tickers a model trades at this stage.")
+    feature_set: Literal["simple", "rich", "full"] = Field(description="Feature set of the observation.")
+    max_weight: float = Field(1.0, gt=0, le=1, description="Per-ticker weight cap.")
+    max_gross: float = Field(1.0, gt=0, le=1, description="Cap on total invested weight.")
+    risk_penalty: float = Field(0.0, ge=0, description="Drawdown penalty in the reward.")
+    promotion: PromotionRule = Field(PromotionRule(), description="Rule to move on to the next stage.")
+
+
+def _default_stages() -> tuple[CurriculumStage, ...]:
+    return (
+        CurriculumStage(name="single", tickers=(1, 1), feature_set="simple"),
+        CurriculumStage(name="several", tickers=(3, 5), feature_set="rich"),
+        CurriculumStage(name="portfolio", tickers=(10, 30), feature_set="rich", max_weight=0.2, max_gross=0.95, risk_penalty=0.5),
+        CurriculumStage(name="multi_timeframe", tickers=(10, 30), feature_set="full", max_weight=0.2, max_gross=0.95, risk_penalty=0.5),
+    )
+
+
+class CurriculumConfig(_Strict):
+    """Progressive difficulty: single stock -> several -> risk-constrained portfolio -> multi-timeframe + regimes."""
+
+    explorer_share: float = Field(0.0, ge=0, le=1, description="Share of the explorer slots given to curriculum models (0 = off).")
+    stages: tuple[CurriculumStage, ...] = Field(default_factory=_default_stages, min_length=1, description="Stages in order.")
+
+
+class RegimeConfig(_Strict):
+    """Causal market regime detection on the benchmark index, and regime-aware model selection."""
+
+    trend_window: int = Field(200, ge=5, description="Bull when the index closes above its N-day moving average.")
+    vol_window: int = Field(21, ge=2, description="Realised volatility window in days.")
+    vol_lookback: int = Field(252, ge=20, description="High volatility when it exceeds its trailing N-day median.")
+    min_evidence_days: int = Field(20, ge=1, description="Days in a regime a model needs before it can be picked for it.")
+
+
 class Preset(_Strict):
     """One weekly configuration: the compute split and everything the week's tasks need."""
 
@@ -173,6 +235,9 @@ class Preset(_Strict):
         0.5, ge=0, le=1, description="A challenger must reach this deflated Sharpe (probability) to take the champion's place."
     )
     seed: int = Field(0, ge=0, description="Base seed; each week and slot derive their own from it.")
+    pbt: PBTConfig = Field(PBTConfig(), description="Population-based training (the autotest_pbt DAG).")
+    curriculum: CurriculumConfig = Field(CurriculumConfig(), description="Curriculum stages and their share of explorers.")
+    regimes: RegimeConfig = Field(RegimeConfig(), description="Regime detection and regime-aware paper-trade selection.")
 
     @property
     def total_timesteps(self) -> int:
