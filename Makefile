@@ -32,8 +32,14 @@ lint: setup
 	$(BIN)/ruff check autotest_lib dags tests bench scripts
 	$(BIN)/ruff format --check autotest_lib dags tests bench scripts
 
+## bench: throughput/memory figures and the learning curve of the preset's PPO defaults
 bench: setup
 	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/learning_curve.py
+
+## backfill-demo: 3 demo weeks through a local scheduler + api-server, then the lineage (generations 1 -> 2 -> 3)
+backfill-demo: setup
+	PATH="$(abspath $(BIN)):$$PATH" scripts/backfill_demo.sh
 
 clean:
 	rm -rf var .pytest_cache
