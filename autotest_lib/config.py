@@ -189,6 +189,13 @@ class CurriculumStage(_Strict):
     risk_penalty: float = Field(0.0, ge=0, description="Drawdown penalty in the reward.")
     promotion: PromotionRule = Field(PromotionRule(), description="Rule to move on to the next stage.")
 
+    @model_validator(mode="after")
+    def _ticker_range(self) -> CurriculumStage:
+        lo, hi = self.tickers
+        if not 1 <= lo <= hi:
+            raise ValueError(f"stage {self.name!r}: tickers={self.tickers} must satisfy 1 <= min <= max")
+        return self
+
 
 def _default_stages() -> tuple[CurriculumStage, ...]:
     return (
@@ -204,6 +211,17 @@ class CurriculumConfig(_Strict):
 
     explorer_share: float = Field(0.0, ge=0, le=1, description="Share of the explorer slots given to curriculum models (0 = off).")
     stages: tuple[CurriculumStage, ...] = Field(default_factory=_default_stages, min_length=1, description="Stages in order.")
+
+    @model_validator(mode="after")
+    def _growing(self) -> CurriculumConfig:
+        # a promoted model keeps its tickers and adds some: each stage must hold at least as many as the one before
+        for i, (a, b) in enumerate(zip(self.stages, self.stages[1:], strict=False), start=1):
+            if b.tickers[1] < a.tickers[1]:
+                raise ValueError(
+                    f"stages[{i}] {b.name!r} allows at most {b.tickers[1]} tickers, fewer than stages[{i - 1}] {a.name!r} "
+                    f"({a.tickers[1]}); a promotion keeps its tickers, so the maximum may not shrink"
+                )
+        return self
 
 
 class RegimeConfig(_Strict):
@@ -238,6 +256,20 @@ class Preset(_Strict):
     pbt: PBTConfig = Field(PBTConfig(), description="Population-based training (the autotest_pbt DAG).")
     curriculum: CurriculumConfig = Field(CurriculumConfig(), description="Curriculum stages and their share of explorers.")
     regimes: RegimeConfig = Field(RegimeConfig(), description="Regime detection and regime-aware paper-trade selection.")
+
+    @model_validator(mode="after")
+    def _curriculum_fits(self) -> Preset:
+        """With the curriculum on, every stage's ticker counts fit the observation width and the universe."""
+        if self.curriculum.explorer_share <= 0:
+            return self
+        room = min(self.env.max_tickers, len(self.data.universe))
+        for i, stage in enumerate(self.curriculum.stages):
+            if stage.tickers[1] > room:
+                raise ValueError(
+                    f"curriculum.stages[{i}] {stage.name!r}: tickers={stage.tickers} exceeds min(env.max_tickers="
+                    f"{self.env.max_tickers}, universe size={len(self.data.universe)}) = {room}; lower the stage's maximum"
+                )
+        return self
 
     @property
     def total_timesteps(self) -> int:

@@ -1,5 +1,12 @@
 """Paper-trade prep: the orders for the coming week from the selected model, given data up to the cutoff.
 
+**Which model** (:func:`choose_model`): the coming week's market regime is the label of the last trading day
+before the cutoff (:func:`~autotest_lib.regime.current_regime`); the model is the best of this week's
+evaluated models in that regime with enough days of evidence (:func:`~autotest_lib.regime.choose_by_regime`),
+else this week's champion, else the best validation score of the week. The orders carry the regime and the
+rule that fired (``regime``, ``rule``, ``kind``, ``champion_id`` in ``orders.json``; ``regime`` and ``rule``
+columns in ``orders.csv``).
+
 The selected model is run deterministically over the weeks before the cutoff so that its holdings are
 what it would hold now; its decision on the last trading day before the cutoff gives the target weights.
 Nothing talks to a broker here: :class:`BrokerAdapter` is the seam where one plugs in later, and
@@ -18,7 +25,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["BrokerAdapter", "DryRunBroker", "Order", "OrderSet", "choose_model", "prepare_orders", "target_weights"]
+from autotest_lib.config import RegimeConfig
+
+__all__ = ["BrokerAdapter", "DryRunBroker", "ModelChoice", "Order", "OrderSet", "choose_model", "prepare_orders", "target_weights"]
 
 
 @dataclass(frozen=True)
@@ -32,21 +41,45 @@ class Order:
 
 
 @dataclass(frozen=True)
+class ModelChoice:
+    """The model to paper-trade and why.
+
+    :param model_id: the chosen model.
+    :param rule: one sentence naming the rule that picked it and its evidence.
+    :param kind: ``regime_best``, ``champion_fallback`` or ``leaderboard_best``.
+    :param regime: the coming week's regime (None when regimes were not used).
+    :param champion_id: this week's champion, the fallback (None when there is none).
+    """
+
+    model_id: str
+    rule: str
+    kind: str
+    regime: str | None
+    champion_id: str | None
+
+
+@dataclass(frozen=True)
 class OrderSet:
     week: str
     model_id: str
-    reason: str
+    rule: str
     as_of: str
     cash_weight: float
     orders: tuple[Order, ...]
     csv_path: Path
     json_path: Path
+    regime: str | None = None
+    kind: str = "champion_fallback"
+    champion_id: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
             "week": self.week,
             "model_id": self.model_id,
-            "reason": self.reason,
+            "regime": self.regime,
+            "rule": self.rule,
+            "kind": self.kind,
+            "champion_id": self.champion_id,
             "as_of": self.as_of,
             "cash_weight": self.cash_weight,
             "orders": [asdict(o) for o in self.orders],
@@ -70,15 +103,49 @@ class DryRunBroker:
         return {"broker": self.name, "submitted": False, "orders": len(orders.orders)}
 
 
-def choose_model(store: Any, week: dt.date) -> tuple[str, str]:
-    """The model to paper-trade next week, and the rule that picked it: this week's champion, else the
-    best model on this week's leaderboard."""
+_EXCLUDED = ("rolled_back", "failed", "retired")
+
+
+def _has_bundle(model: Any) -> bool:
+    return bool(model is not None and model.bundle_uri and Path(model.bundle_uri, "manifest.json").is_file())
+
+
+def choose_model(store: Any, week: dt.date, *, regime: str | None = None, min_evidence_days: int = 20) -> ModelChoice:
+    """The model to paper-trade next week, and the rule that picked it.
+
+    1. with a ``regime``: :func:`~autotest_lib.regime.choose_by_regime` over this week's validation evaluations
+       of the models whose bundle is still there (not rolled back, failed or retired);
+    2. else, or when that rule finds no model with enough evidence: this week's champion;
+    3. else the best validation score on the week's leaderboard.
+
+    :param store: the lineage store.
+    :param week: the week's cutoff.
+    :param regime: the coming week's regime (:func:`~autotest_lib.regime.current_regime`); None skips step 1.
+    :param min_evidence_days: days of that regime a model's evaluation needs.
+    :raises LookupError: no champion and no evaluated model.
+    """
     champ = store.current_champion(before_week=week + dt.timedelta(days=1))
-    if champ is not None and champ.week == week:
-        return champ.model_id, f"champion of week {week.isoformat()} ({champ.rule})"
-    board = [row for row in store.leaderboard(week) if row.status not in ("rolled_back", "failed", "retired")]
+    champion_id = champ.model_id if champ is not None and champ.week == week else None
+    fallback_rule = f"champion of week {week.isoformat()} ({champ.rule})" if champion_id else None
+    if regime is not None:
+        from autotest_lib.regime import RULE_REGIME, choose_by_regime
+
+        evaluated = {}
+        for e in store.evaluations(week=week, window="validation"):
+            model = store.get_model(e.model_id)
+            if model is not None and model.status not in _EXCLUDED and _has_bundle(model):
+                evaluated[e.model_id] = e.by_regime
+        pick = choose_by_regime(regime, evaluated, champion_id=champion_id, min_evidence_days=min_evidence_days)
+        if pick.kind == RULE_REGIME and pick.model_id is not None:
+            return ModelChoice(pick.model_id, pick.rule, pick.kind, regime, champion_id)
+        if champion_id is not None:
+            return ModelChoice(champion_id, f"{pick.rule} ({fallback_rule})", "champion_fallback", regime, champion_id)
+    elif champion_id is not None:
+        return ModelChoice(champion_id, str(fallback_rule), "champion_fallback", None, champion_id)
+    board = [row for row in store.leaderboard(week) if row.status not in _EXCLUDED]
     if board:
-        return board[0].model_id, "no champion this week: best validation score on the week's leaderboard"
+        rule = "no champion this week: best validation score on the week's leaderboard"
+        return ModelChoice(board[0].model_id, rule, "leaderboard_best", regime, None)
     raise LookupError(f"week {week.isoformat()}: no champion and no evaluated model; nothing to paper-trade")
 
 
@@ -135,23 +202,52 @@ def _existing(out_dir: Path, week: dt.date, model_id: str) -> OrderSet | None:
     return OrderSet(
         week=data["week"],
         model_id=model_id,
-        reason=data["reason"],
+        rule=data.get("rule", data.get("reason", "")),
         as_of=data["as_of"],
         cash_weight=data["cash_weight"],
         orders=orders,
         csv_path=out_dir / "orders.csv",
         json_path=path,
+        regime=data.get("regime"),
+        kind=data.get("kind", "champion_fallback"),
+        champion_id=data.get("champion_id"),
     )
 
 
-def prepare_orders(store: Any, week: dt.date, out_dir: Path, *, source: str | None = None, broker: BrokerAdapter | None = None) -> OrderSet:
+def prepare_orders(
+    store: Any,
+    week: dt.date,
+    out_dir: Path,
+    *,
+    source: str | None = None,
+    broker: BrokerAdapter | None = None,
+    regimes: RegimeConfig | None = None,
+    benchmark: str = "SPY",
+    use_regimes: bool = True,
+) -> OrderSet:
     """Choose the model, compute its target weights, write ``orders.csv`` and ``orders.json`` in ``out_dir``.
 
     Re-running rewrites the same files (atomically); the broker adapter is then called once.
+
+    :param store: the lineage store.
+    :param week: the week's cutoff; prices strictly before it are used.
+    :param out_dir: where the two files go.
+    :param source: price source (default: the model's).
+    :param broker: where the orders go (default :class:`DryRunBroker`).
+    :param regimes: regime windows and evidence threshold (default :class:`~autotest_lib.config.RegimeConfig`).
+    :param benchmark: the index the regime is detected on.
+    :param use_regimes: False skips the regime rule (champion, else best score).
     """
-    model_id, reason = choose_model(store, week)
+    regime = None
+    cfg = regimes or RegimeConfig()
+    if use_regimes:
+        from autotest_lib.regime import current_regime
+
+        regime = current_regime(week, cfg, benchmark=benchmark, source=source or "bundled").regime
+    choice = choose_model(store, week, regime=regime, min_evidence_days=cfg.min_evidence_days)
+    model_id = choice.model_id
     model = store.get_model(model_id)
-    if not (model.bundle_uri and Path(model.bundle_uri, "manifest.json").is_file()):
+    if not _has_bundle(model):
         previous = _existing(out_dir, week, model_id)
         if previous is not None:
             return previous  # a re-run of a past week whose model a later week pruned: its orders stand
@@ -164,16 +260,23 @@ def prepare_orders(store: Any, week: dt.date, out_dir: Path, *, source: str | No
     result = OrderSet(
         week=week.isoformat(),
         model_id=model_id,
-        reason=reason,
+        rule=choice.rule,
         as_of=as_of,
         cash_weight=round(cash, 6),
         orders=orders,
         csv_path=out_dir / "orders.csv",
         json_path=out_dir / "orders.json",
+        regime=choice.regime,
+        kind=choice.kind,
+        champion_id=choice.champion_id,
     )
-    rows = [["week", "model_id", "ticker", "target_weight", "last_close", "price_date", "reason"]]
-    rows += [[result.week, model_id, o.ticker, f"{o.target_weight:.6f}", f"{o.last_close:.4f}", o.price_date, reason] for o in orders]
-    rows.append([result.week, model_id, "CASH", f"{result.cash_weight:.6f}", "", as_of, reason])
+    regime_cell = choice.regime or ""
+    rows = [["week", "model_id", "ticker", "target_weight", "last_close", "price_date", "regime", "rule"]]
+    rows += [
+        [result.week, model_id, o.ticker, f"{o.target_weight:.6f}", f"{o.last_close:.4f}", o.price_date, regime_cell, choice.rule]
+        for o in orders
+    ]
+    rows.append([result.week, model_id, "CASH", f"{result.cash_weight:.6f}", "", as_of, regime_cell, choice.rule])
     tmp = result.csv_path.with_name(".orders.csv.tmp")
     with open(tmp, "w", newline="") as fh:
         csv.writer(fh).writerows(rows)

@@ -5,6 +5,7 @@
 PosixPath('var/runs/2024-09-08/report/index.html')
 """
 
+from autotest_lib.report.regimes import REGIMES_PNG, regime_section
 from autotest_lib.report.weekly import EQUITY_PNG, REPORT_DIR, REPORT_HTML, TRAINING_PNG, write_weekly_report
 
-__all__ = ["EQUITY_PNG", "REPORT_DIR", "REPORT_HTML", "TRAINING_PNG", "write_weekly_report"]
+__all__ = ["EQUITY_PNG", "REGIMES_PNG", "REPORT_DIR", "REPORT_HTML", "TRAINING_PNG", "regime_section", "write_weekly_report"]

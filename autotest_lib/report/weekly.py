@@ -7,10 +7,12 @@ backtest series the weekly backtest task saved as ``<week_dir>/backtests/<model_
 2. budget split of the preset (``budget_split``) with planned, trained and failed counts from the registry;
 3. leaderboard of the week (rolled-back models marked, with the reason);
 4. growth of $1 of the top models on the validation window against buy-and-hold and SPY;
-5. champion history and stints;
-6. lineage of the champion (root -> champion: steps, learning rate, score per generation);
-7. training curves of the week's runs;
-8. events of the week (rollbacks, archive prunes).
+5. market regimes: the index's regime timeline, per-regime leaderboards, regime switching vs the champion
+   (:mod:`autotest_lib.report.regimes`);
+6. champion history and stints;
+7. lineage of the champion (root -> champion: steps, learning rate, score per generation);
+8. training curves of the week's runs;
+9. events of the week (rollbacks, archive prunes, promotions).
 
 Only rows of weeks up to the report's week are shown, so a backfilled week reads as it did at the time
 (except model statuses, which are the registry's current ones). Files are written atomically under fixed
@@ -100,6 +102,7 @@ def write_weekly_report(
         _budget(preset, record, week_models, runs),
         _leaderboard(board, models, champion if champion is not None and champion.week == day else None, events, window),
         _equity(board, Path(week_dir) / "backtests", out_dir, preset.data.benchmark, top_n, window, day),
+        _regimes(store, day, Path(week_dir), out_dir, preset),
         _champions(store, history, day),
         _lineage(store, champion, window),
         _training(runs, week_models, out_dir, day),
@@ -110,6 +113,7 @@ def write_weekly_report(
         ("budget", "Budget"),
         ("leaderboard", "Leaderboard"),
         ("equity", "Equity"),
+        ("regimes", "Regimes"),
         ("champions", "Champions"),
         ("lineage", "Lineage"),
         ("training", "Training"),
@@ -352,6 +356,14 @@ def _equity(board: Sequence[LeaderboardRow], backtests: Path, out_dir: Path, ben
     if problems:
         parts.append("<ul class='notes'>" + "".join(f"<li class='note'>{html.escape(p)}</li>" for p in problems) + "</ul>")
     return section("equity", "Equity curves", *parts)
+
+
+def _regimes(store: LineageStore, day: dt.date, week_dir: Path, out_dir: Path, preset: Preset) -> str:
+    from autotest_lib.report.regimes import REGIMES_PNG, regime_section
+
+    part = regime_section(store, day, week_dir.parent, preset)
+    _write_png(out_dir / REGIMES_PNG, part.png)
+    return part.html
 
 
 def _champions(store: LineageStore, history: Sequence[ChampionRecord], day: dt.date) -> str:

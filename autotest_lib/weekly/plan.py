@@ -9,6 +9,11 @@ same plan. Model ids are ``<cutoff:%Y%m%d>-<role>-<slot>``: a retry rewrites, ne
   failed models excluded, and the champion, which has its own slot), continued at LR x ``refiners.lr_multiplier``
   with a constant schedule on the 70/30 recent/history mix;
 - **champion**: the current champion continued at LR x ``champion.lr_multiplier``, constant;
+- **curriculum**: the last ``round(curriculum.explorer_share * explorers.count)`` explorer slots go to
+  curriculum models: first the promotions of the previous evaluated week's curriculum models that passed
+  their stage's rule (best score first; each continues its parent at the next stage), then new stage-1
+  models. Their role stays ``explorer``; ``stages`` maps every model with a stage (continuations inherit
+  their parent's) and ``promotions`` holds each promotion's evidence for the registry;
 - the first week (nothing evaluated yet) plans explorers only, and the plan says so in ``notes``.
 """
 
@@ -41,6 +46,8 @@ class WeekPlan:
     windows: WeekWindows
     specs: tuple[TrainSpec, ...]
     notes: tuple[str, ...] = field(default=())
+    stages: dict[str, int] = field(default_factory=dict)
+    promotions: tuple[dict[str, Any], ...] = field(default=())
 
     def ids(self, role: str) -> list[str]:
         return [s.model_id for s in self.specs if s.role == role]
@@ -54,6 +61,7 @@ class WeekPlan:
             "windows": self.windows.as_dict(),
             "notes": list(self.notes),
             "specs": {s.model_id: s.model_dump(mode="json") for s in self.specs},
+            "curriculum": {"stages": dict(self.stages), "promotions": [dict(p) for p in self.promotions]},
         }
 
     @classmethod
@@ -63,7 +71,15 @@ class WeekPlan:
             cutoff=w["cutoff"], train_start=w["train_start"], recent_start=w["recent_start"], validation_start=w["validation_start"]
         )
         specs = tuple(TrainSpec.model_validate(s) for s in data["specs"].values())
-        return cls(week=dt.date.fromisoformat(data["week"]), windows=windows, specs=specs, notes=tuple(data.get("notes", ())))
+        curriculum = data.get("curriculum") or {}
+        return cls(
+            week=dt.date.fromisoformat(data["week"]),
+            windows=windows,
+            specs=specs,
+            notes=tuple(data.get("notes", ())),
+            stages={k: int(v) for k, v in (curriculum.get("stages") or {}).items()},
+            promotions=tuple(dict(p) for p in curriculum.get("promotions") or ()),
+        )
 
 
 def model_id_for(week: dt.date, role: str, slot: int) -> str:
@@ -80,19 +96,88 @@ def config_hash(preset: Preset) -> str:
     return hashlib.sha256(preset.model_dump_json().encode()).hexdigest()[:16]
 
 
-def _explorers(week: dt.date, preset: Preset, windows: WeekWindows, seed: int, universe: list[str]) -> list[TrainSpec]:
+def _explorers(
+    week: dt.date, preset: Preset, windows: WeekWindows, seed: int, universe: list[str], rng: np.random.Generator, count: int
+) -> list[TrainSpec]:
     budget = preset.explorers
-    rng = np.random.default_rng([seed, week.toordinal()])
     lo, hi = preset.data.tickers_per_model
     hi = min(hi, len(universe), preset.env.max_tickers)
     lo = min(lo, hi)
     specs = []
-    for slot in range(budget.count):
+    for slot in range(count):
         k = int(rng.integers(lo, hi + 1))
         tickers = tuple(sorted(str(t) for t in rng.choice(universe, size=k, replace=False)))
         ppo = sample_hyperparameters(preset.search_space, preset.ppo, rng)
         specs.append(_spec(week, "explorer", slot, tickers, ppo, budget, preset, windows, seed))
     return specs
+
+
+def _curriculum(
+    week: dt.date,
+    preset: Preset,
+    store: Any,
+    windows: WeekWindows,
+    seed: int,
+    universe: list[str],
+    rng: np.random.Generator,
+    slots: range,
+    previous: dt.date | None,
+) -> tuple[list[TrainSpec], dict[str, int], list[dict[str, Any]], list[str]]:
+    """The curriculum's explorer slots: promotions of ``previous`` week's passing curriculum models, then new stage-1 models."""
+    from autotest_lib.curriculum import new_stage_spec, promotable, promotion_spec, stage_config
+    from autotest_lib.train.bundle import verify_bundle
+
+    n_stages = len(preset.curriculum.stages)
+    passing: list[tuple[Any, TrainSpec]] = []
+    skipped: list[str] = []
+    for p in promotable(store, previous, preset) if previous is not None else []:
+        parent_spec = TrainSpec.model_validate(verify_bundle(p.bundle_uri).manifest["spec"])
+        if parent_spec.env.max_tickers == preset.env.max_tickers:
+            passing.append((p, parent_spec))
+        else:  # the observation width changed since: its network cannot load into this preset's env
+            skipped.append(f"{p.model_id} (env.max_tickers {parent_spec.env.max_tickers} != {preset.env.max_tickers})")
+    specs: list[TrainSpec] = []
+    stages: dict[str, int] = {}
+    promotions: list[dict[str, Any]] = []
+    dates = {"train_start": windows.train_start, "train_end": windows.train_end, "cutoff": windows.cutoff}
+    for slot in slots:
+        model_id = model_id_for(week, "explorer", slot)
+        common = {"model_id": model_id, "week": week, "slot": slot, "seed": slot_seed(seed, week, "explorer", slot), "preset": preset}
+        if passing:
+            p, parent_spec = passing.pop(0)
+            spec = promotion_spec(parent_spec, p.bundle_uri, p.stage + 1, universe=universe, rng=rng, **common, **dates)
+            stages[model_id] = p.stage + 1
+            promotions.append(
+                {
+                    "model_id": model_id,
+                    "parent_id": p.model_id,
+                    "from_stage": p.stage,
+                    "to_stage": p.stage + 1,
+                    "from_name": stage_config(preset, p.stage).name,
+                    "to_name": stage_config(preset, p.stage + 1).name,
+                    "evaluated_week": p.week.isoformat(),
+                    "window": [p.window[0].isoformat(), p.window[1].isoformat()],
+                    "score": p.score,
+                    "reason": p.check.reason,
+                    "evidence": p.check.evidence,
+                    "tickers_before": list(parent_spec.tickers),
+                    "tickers_after": list(spec.tickers),
+                    "feature_set": spec.env.feature_set,
+                }
+            )
+        else:
+            ppo = sample_hyperparameters(preset.search_space, preset.ppo, rng)
+            spec = new_stage_spec(ppo=ppo, universe=universe, rng=rng, **common, **dates)
+            stages[model_id] = 1
+        specs.append(spec)
+    moves = ", ".join(f"{p['parent_id']} stage {p['from_stage']} -> {p['to_stage']} as {p['model_id']}" for p in promotions)
+    notes = [
+        f"curriculum: {len(slots)} of {preset.explorers.count} explorer slots ({n_stages} stages); "
+        f"{len(promotions)} promotion(s){': ' + moves if moves else ''}; {len(slots) - len(promotions)} new stage-1 model(s)"
+    ]
+    if skipped:
+        notes.append("curriculum: not promoted, observation width changed: " + ", ".join(skipped))
+    return specs, stages, promotions, notes
 
 
 def _spec(
@@ -140,14 +225,27 @@ def plan_week(week: dt.date, preset: Preset, store: Any, *, seed: int | None = N
     :param seed: base seed (default ``preset.seed``).
     :param universe: tickers explorers draw from (default ``preset.data.universe``), e.g. those with data.
     """
+    from autotest_lib.curriculum import curriculum_slots
+
     seed = preset.seed if seed is None else seed
     windows = week_windows(week, preset)
     universe = sorted(universe or preset.data.universe)
     notes: list[str] = []
-    specs = _explorers(week, preset, windows, seed, universe)
+    previous = previous_evaluated_week(store, week)
+    rng = np.random.default_rng([seed, week.toordinal()])
+    n_curriculum = curriculum_slots(preset)
+    n_plain = preset.explorers.count - n_curriculum
+    specs = _explorers(week, preset, windows, seed, universe, rng, n_plain)
+    stages: dict[str, int] = {}
+    promotions: list[dict[str, Any]] = []
+    if n_curriculum:
+        cur_specs, stages, promotions, cur_notes = _curriculum(
+            week, preset, store, windows, seed, universe, rng, range(n_plain, preset.explorers.count), previous
+        )
+        specs += cur_specs
+        notes += cur_notes
 
     champion = store.current_champion(before_week=week)
-    previous = previous_evaluated_week(store, week)
     if previous is None:
         notes.append("first week: nothing evaluated before this cutoff, so explorers only (no refiners, no champion)")
     else:
@@ -166,7 +264,12 @@ def plan_week(week: dt.date, preset: Preset, store: Any, *, seed: int | None = N
             notes.append(f"champion: {parent.model_id} continued at LR x{preset.champion.lr_multiplier}")
     elif previous is not None:
         notes.append("champion: none chosen yet")
-    return WeekPlan(week=week, windows=windows, specs=tuple(specs), notes=tuple(notes))
+    for spec in specs:  # continuations stay at their parent's curriculum stage
+        if spec.model_id not in stages and spec.parent_id is not None:
+            parent_stage = store.get_model(spec.parent_id).stage
+            if parent_stage is not None:
+                stages[spec.model_id] = parent_stage
+    return WeekPlan(week=week, windows=windows, specs=tuple(specs), notes=tuple(notes), stages=stages, promotions=tuple(promotions))
 
 
 def previous_evaluated_week(store: Any, week: dt.date) -> dt.date | None:

@@ -14,10 +14,15 @@ when ``challenger.score > incumbent.score`` and its deflated Sharpe ratio (numbe
 evaluated this week) is at least ``min_dsr``: picking the best of many models is corrected for luck. With
 no incumbent, the best model becomes champion by the rule ``initial``.
 
-**Archive.** The top ``keep_top_n`` models of the week by score, the champion, and the models next week will
-refine (the best ``refiners.count`` others) keep their bundles in ``<home>/archive/<model_id>``. Every other
-model of this or earlier weeks is ``retired``: its lineage rows stay, its bundle folders are deleted, and an
-``archive_prune`` event records it.
+**Regime pick.** Given the coming week's regime, the model the paper trades will use is picked by
+:func:`~autotest_lib.regime.choose_by_regime` among this week's evaluated models that were not rolled back
+(the champion is the fallback); it is returned as ``regime_pick`` and its bundle is kept.
+
+**Archive.** The top ``keep_top_n`` models of the week by score, the champion, the models next week will
+refine (the best ``refiners.count`` others), the regime pick, and ``also_keep`` (the curriculum models next
+week will promote) keep their bundles in ``<home>/archive/<model_id>``. Every other model of this or earlier
+weeks is ``retired``: its lineage rows stay, its bundle folders are deleted, and an ``archive_prune`` event
+records it.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,12 +113,33 @@ def _fmt(x: float | None) -> str:
 
 
 def select_week(
-    store: Any, week: dt.date, *, threshold: float, min_dsr: float, keep_top_n: int, home: Path, next_refiners: int = 0
+    store: Any,
+    week: dt.date,
+    *,
+    threshold: float,
+    min_dsr: float,
+    keep_top_n: int,
+    home: Path,
+    next_refiners: int = 0,
+    regime: str | None = None,
+    min_evidence_days: int = 20,
+    also_keep: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """Apply rollback guard, champion rule and archive policy for ``week`` to the registry.
+    """Apply rollback guard, champion rule, regime pick and archive policy for ``week`` to the registry.
 
     Idempotent: running it again for the same week reaches the same state (upserts, and statuses that
     only move forward).
+
+    :param store: the lineage store.
+    :param week: the week (cutoff).
+    :param threshold: rollback threshold (share of the parent's score).
+    :param min_dsr: deflated Sharpe a challenger needs.
+    :param keep_top_n: bundles of the week's best models kept.
+    :param home: where ``archive/`` lives.
+    :param next_refiners: how many others next week refines (kept too).
+    :param regime: the coming week's regime; None skips the regime pick.
+    :param min_evidence_days: days of that regime a model needs to be picked for it.
+    :param also_keep: more model ids whose bundles must survive (e.g. curriculum promotions of next week).
     """
     evals = {e.model_id: e for e in store.evaluations(week=week, window="validation")}
     models = {m.model_id: m for m in store.list_models(week=week)}
@@ -147,27 +174,46 @@ def select_week(
     if decision is not None:
         store.set_champion(week=week, model_id=decision.model_id, rule=decision.rule, score=decision.score)
 
-    archived, retired = _apply_archive(store, week, evals, rolled, decision.model_id if decision else None, keep_top_n, next_refiners, home)
+    pick = None
+    if regime is not None:
+        from autotest_lib.regime import choose_by_regime
+
+        eligible = {mid: evals[mid].by_regime for mid, _score, _dsr in candidates}
+        pick = choose_by_regime(regime, eligible, champion_id=decision.model_id if decision else None, min_evidence_days=min_evidence_days)
+    extra = [*also_keep, *([pick.model_id] if pick is not None and pick.model_id else [])]
+    archived, retired = _apply_archive(
+        store, week, evals, rolled, decision.model_id if decision else None, keep_top_n, next_refiners, home, extra
+    )
     return {
         "week": week.isoformat(),
         "rolled_back": [rb.child_id for rb in rollbacks],
         "champion": decision.model_id if decision else None,
         "champion_changed": bool(decision and decision.changed),
         "champion_rule": decision.rule if decision else None,
+        "regime_pick": pick.as_dict() if pick is not None else None,
         "archived": archived,
         "retired": retired,
     }
 
 
 def _apply_archive(
-    store: Any, week: dt.date, evals: dict, rolled: set[str], champion: str | None, keep: int, next_refiners: int, home: Path
+    store: Any,
+    week: dt.date,
+    evals: dict,
+    rolled: set[str],
+    champion: str | None,
+    keep: int,
+    next_refiners: int,
+    home: Path,
+    extra: Iterable[str] = (),
 ) -> tuple[list[str], list[str]]:
     eligible = [mid for mid, e in evals.items() if mid not in rolled and _finite(e.score) and store.get_model(mid).status != "retired"]
     ranked = sorted(eligible, key=lambda mid: (-evals[mid].score, mid))
     keep_ids = ranked[:keep]
-    # next week continues the champion and the best others: their bundles must survive this pruning
-    for mid in [champion, *[m for m in ranked if m != champion][:next_refiners]]:
-        if mid and mid not in keep_ids:
+    # next week continues the champion and the best others, trades the regime pick and promotes curriculum
+    # models: their bundles must survive this pruning
+    for mid in [champion, *[m for m in ranked if m != champion][:next_refiners], *extra]:
+        if mid and mid not in keep_ids and mid not in rolled:
             keep_ids.append(mid)
     archive_root = home / "archive"
     archive_root.mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+PAPER_PICK = "paper_pick"
+"""Event kind recording which model a week's orders use, the regime and the rule that picked it."""
+
 
 def autotest_home() -> Path:
     """Root of week outputs and the archive: ``$AUTOTEST_HOME`` (default ``./var``)."""
@@ -60,6 +63,13 @@ def preset_for(week: dict[str, Any]) -> Preset:
         base = load_preset(week["preset"])
         lo, hi = base.data.tickers_per_model
         overrides["data"] = {"universe": tickers, "tickers_per_model": [min(lo, len(tickers)), min(hi, len(tickers))]}
+        if base.curriculum.explorer_share > 0:  # curriculum stages shrink to the overridden universe too
+            overrides["curriculum"] = {
+                "stages": [
+                    s.model_dump(mode="json") | {"tickers": [min(s.tickers[0], len(tickers)), min(s.tickers[1], len(tickers))]}
+                    for s in base.curriculum.stages
+                ]
+            }
     preset = load_preset(week["preset"], overrides)
     return scaled(preset, float(week["timesteps_scale"])) if week["timesteps_scale"] != 1 else preset
 
@@ -166,7 +176,10 @@ def plan(week: dict[str, Any]) -> dict[str, list[str]]:
             hyperparameters=spec.ppo.model_dump(mode="json"),
             status="planned",
             created_week=cutoff,
+            stage=week_plan.stages.get(spec.model_id),
         )
+    for promotion in week_plan.promotions:
+        store.record_event(cutoff, "promotion", model_id=promotion["model_id"], payload=promotion)
     for note in week_plan.notes:
         log.info("plan: %s", note)
     return {role: week_plan.ids(role) for role in ("explorer", "refiner", "champion")} | {"notes": list(week_plan.notes)}
@@ -184,7 +197,8 @@ def train_one(week: dict[str, Any], model_id: str) -> dict[str, Any]:
     from autotest_lib.weekly.plan import bundle_dir
 
     store = _store()
-    spec = _week_plan(store, week).by_id()[model_id]
+    week_plan = _week_plan(store, week)
+    spec = week_plan.by_id()[model_id]
     known = store.get_model(model_id)
     if known is not None and known.status not in ("planned", "failed"):
         log.info("%s was trained in an earlier run of this week (%s): nothing to do", model_id, known.status)
@@ -205,6 +219,7 @@ def train_one(week: dict[str, Any], model_id: str) -> dict[str, Any]:
         bundle_sha256=result.bundle_sha256,
         status="active",
         created_week=spec.week,
+        stage=week_plan.stages.get(model_id),
     )
     store.record_training_run(
         model_id=model_id,
@@ -226,16 +241,37 @@ def train_one(week: dict[str, Any], model_id: str) -> dict[str, Any]:
 
 def candidates(week: dict[str, Any]) -> list[str]:
     """Models to backtest this week: the ones trained now, plus the parents of continued ones (so the
-    rollback guard compares child and parent on the same window). Failed trainings are left out."""
+    rollback guard compares child and parent on the same window), plus last week's paper-traded model and
+    champion (so the week they traded is measured: the regime-switching comparison of the report). Failed
+    trainings are left out."""
     store = _store()
     cutoff = _cutoff(week)
-    trained = [m for m in store.list_models(week=cutoff) if m.status not in ("planned", "failed")]
-    ids = {m.model_id for m in trained}
-    ids |= {m.parent_id for m in trained if m.parent_id}
+    ids = _candidate_ids(store, cutoff)
     planned_failed = [m.model_id for m in store.list_models(week=cutoff) if m.status in ("planned", "failed")]
     for mid in planned_failed:
         store.set_model_status(mid, "failed", "training did not finish this week")
+    return ids
+
+
+def _candidate_ids(store, cutoff: dt.date) -> list[str]:
+    trained = [m for m in store.list_models(week=cutoff) if m.status not in ("planned", "failed")]
+    ids = {m.model_id for m in trained}
+    ids |= {m.parent_id for m in trained if m.parent_id}
+    evaluated = {e.model_id for e in store.evaluations(week=cutoff, window="validation")}
+    for mid in _previous_picks(store, cutoff):
+        model = store.get_model(mid)
+        if model is not None and (mid in evaluated or (model.bundle_uri and Path(model.bundle_uri, "manifest.json").is_file())):
+            ids.add(mid)
     return sorted(ids)
+
+
+def _previous_picks(store, cutoff: dt.date) -> list[str]:
+    """The model paper-traded after the latest earlier week, and that week's champion (its fallback)."""
+    picks = [e for e in store.events(kind=PAPER_PICK) if e.week < cutoff]
+    if not picks:
+        return []
+    last = max(picks, key=lambda e: e.week)
+    return [m for m in dict.fromkeys([last.model_id, last.payload.get("champion_id")]) if m]
 
 
 def backtest_one(week: dict[str, Any], model_id: str) -> dict[str, Any]:
@@ -261,7 +297,16 @@ def backtest_one(week: dict[str, Any], model_id: str) -> dict[str, Any]:
     result.to_frame().to_csv(series_dir / f"{model_id}.csv", index_label="date")
     summary = result.summary()
     from autotest_lib.evaluate import score
+    from autotest_lib.regime import regime_breakdown, window_labels
 
+    preset = preset_for(week)
+    labels = window_labels(
+        dt.date.fromisoformat(w["validation_start"]),
+        _cutoff(week),
+        preset.regimes,
+        benchmark=preset.data.benchmark,
+        source=preset.data.source,
+    )
     store.record_evaluation(
         model_id=model_id,
         week=_cutoff(week),
@@ -272,33 +317,43 @@ def backtest_one(week: dict[str, Any], model_id: str) -> dict[str, Any]:
         benchmarks=summary["benchmarks"],
         score=score(result),
         n_trials=n_trials,
+        by_regime=regime_breakdown(result, labels),
     )
     return {"model_id": model_id, "score": score(result)}
 
 
 def candidates_cache(store, week: dict[str, Any]) -> list[str]:
     """The candidate ids without side effects (for the number of trials)."""
-    cutoff = _cutoff(week)
-    trained = [m for m in store.list_models(week=cutoff) if m.status not in ("planned", "failed")]
-    return sorted({m.model_id for m in trained} | {m.parent_id for m in trained if m.parent_id})
+    return _candidate_ids(store, _cutoff(week))
 
 
 def select(week: dict[str, Any]) -> dict[str, Any]:
-    """Deflate Sharpe across the week's trials, then rollback guard, champion rule, archive."""
+    """Deflate Sharpe across the week's trials, then rollback guard, champion rule, regime pick, archive
+    (keeping the curriculum models next week promotes)."""
+    from autotest_lib.curriculum import curriculum_slots, promotable
+    from autotest_lib.regime import current_regime
     from autotest_lib.weekly.select import select_week
 
     preset = preset_for(week)
     store = _store()
+    cutoff = _cutoff(week)
     _deflate(store, week)
+    regime = current_regime(cutoff, preset.regimes, benchmark=preset.data.benchmark, source=preset.data.source)
+    promotions = promotable(store, cutoff, preset)[: curriculum_slots(preset)]
     out = select_week(
         store,
-        _cutoff(week),
+        cutoff,
         threshold=preset.rollback_threshold,
         min_dsr=preset.champion_min_dsr,
         keep_top_n=preset.keep_top_n,
         next_refiners=preset.refiners.count,
         home=Path(week["home"]),
+        regime=regime.regime,
+        min_evidence_days=preset.regimes.min_evidence_days,
+        also_keep=[p.model_id for p in promotions],
     )
+    out["regime"] = regime.as_dict()
+    out["promotable"] = [{"model_id": p.model_id, "stage": p.stage, "reason": p.check.reason} for p in promotions]
     (week_dir(week) / "selection.json").write_text(json.dumps(out, indent=2))
     return out
 
@@ -340,16 +395,34 @@ def _deflate(store, week: dict[str, Any]) -> None:
             benchmarks=e.benchmarks,
             score=e.score,
             n_trials=len(series),
+            by_regime=e.by_regime,
         )
 
 
 def paper_trades(week: dict[str, Any]) -> dict[str, Any]:
-    """Orders for the coming week from the selected model, as CSV and JSON in the week's folder."""
+    """Orders for the coming week from the model the regime rule picks (else the champion), as CSV and JSON in
+    the week's folder; a ``paper_pick`` event records the model, the regime and the rule."""
     from autotest_lib.paper import prepare_orders
 
     store = _store()
-    orders = prepare_orders(store, _cutoff(week), week_dir(week) / "orders", source=preset_for(week).data.source)
-    return {"model_id": orders.model_id, "csv": str(orders.csv_path), "json": str(orders.json_path)}
+    preset = preset_for(week)
+    cutoff = _cutoff(week)
+    orders = prepare_orders(
+        store, cutoff, week_dir(week) / "orders", source=preset.data.source, regimes=preset.regimes, benchmark=preset.data.benchmark
+    )
+    store.record_event(
+        cutoff,
+        PAPER_PICK,
+        model_id=orders.model_id,
+        payload={"regime": orders.regime, "rule": orders.rule, "kind": orders.kind, "champion_id": orders.champion_id},
+    )
+    return {
+        "model_id": orders.model_id,
+        "regime": orders.regime,
+        "rule": orders.rule,
+        "csv": str(orders.csv_path),
+        "json": str(orders.json_path),
+    }
 
 
 def report(week: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,9 @@
 
 Training is trailing ``train_years`` (or expanding from ``data.earliest`` when null); validation is the
 last ``validation_weeks`` before the cutoff and is never trained on; continued models draw
-``recent_fraction`` of their episodes from the ``recent_weeks`` before validation (the 70/30 mix).
+``recent_fraction`` of their episodes from the ``recent_weeks`` before validation (the 70/30 mix). Fresh
+models (explorers, new curriculum models and promotions) train on the whole trailing window: the alternating
+scheme of ``docs/ADAPTATION.md``.
 """
 
 from __future__ import annotations

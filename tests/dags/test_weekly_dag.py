@@ -78,9 +78,13 @@ def test_week_one_trains_explorers_only_and_ships_orders_and_report(pipeline) ->
         rows = list(csv.DictReader(fh))
     orders = json.loads((out / "orders" / "orders.json").read_text())
     champion = store.current_champion(before_week=WEEKS[0] + dt.timedelta(days=1))
-    assert orders["model_id"] == champion.model_id and champion.week == WEEKS[0]
+    assert champion.week == WEEKS[0] and orders["champion_id"] == champion.model_id
+    # the regime rule picks one of the week's models, else the champion (see test_orders_name_the_regime_and_the_rule)
+    assert orders["model_id"] in {e.model_id for e in evals}
+    if orders["kind"] == "champion_fallback":
+        assert orders["model_id"] == champion.model_id
     assert sum(float(r["target_weight"]) for r in rows) == pytest.approx(1.0, abs=1e-4)
-    assert {r["ticker"] for r in rows} - {"CASH"} == set(store.get_model(champion.model_id).tickers)
+    assert {r["ticker"] for r in rows} - {"CASH"} == set(store.get_model(orders["model_id"]).tickers)
     assert all(r["price_date"] < WEEKS[0].isoformat() for r in rows)
     html = (out / "report" / "index.html").read_text()
     assert champion.model_id in html and "Leaderboard" in html
@@ -108,6 +112,85 @@ def test_lineage_grows_one_generation_per_week(pipeline) -> None:
     assert [c.previous_model_id for c in history[1:]] == [c.model_id for c in history[:-1]]
 
 
+def test_curriculum_models_climb_stages_with_promotions_recorded(pipeline) -> None:
+    """Demo: round(0.34 x 3) = 1 explorer slot per week is a curriculum slot (the last one); the permissive demo
+    rule promotes the week-1 stage-1 model to stage 2 in week 2, and that one to stage 3 in week 3."""
+    store = pipeline["store"]
+    chain = [store.get_model(f"{week:%Y%m%d}-explorer-02") for week in WEEKS]
+    assert [m.stage for m in chain] == [1, 2, 3] and [m.role for m in chain] == ["explorer"] * 3
+    assert [m.parent_id for m in chain] == [None, chain[0].model_id, chain[1].model_id]
+    assert (
+        len(chain[0].tickers) == 1
+        and chain[1].tickers[:1] == chain[0].tickers
+        and chain[2].tickers[: len(chain[1].tickers)] == chain[1].tickers
+    )
+    assert 4 <= len(chain[2].tickers) <= 6
+    # plain explorers have no stage; continuations stay at their parent's stage
+    for m in store.list_models():
+        if m.role == "explorer" and not m.model_id.endswith("-02"):
+            assert m.stage is None, m
+        if m.role in ("refiner", "champion"):
+            assert m.stage == store.get_model(m.parent_id).stage, m
+    promotions = store.events(kind="promotion")
+    assert [(e.week, e.model_id, e.payload["from_stage"], e.payload["to_stage"]) for e in promotions] == [
+        (WEEKS[1], chain[1].model_id, 1, 2),
+        (WEEKS[2], chain[2].model_id, 2, 3),
+    ]
+    for e in promotions:
+        parent_eval = store.evaluations(e.payload["parent_id"], week=e.payload["evaluated_week"], window="validation")[0]
+        assert e.payload["evidence"]["sharpe"] == pytest.approx(parent_eval.metrics["sharpe"])
+        assert e.payload["evidence"]["min_sharpe"] == -10.0 and e.payload["evidence"]["beat_buy_and_hold"] is False
+    assert any("curriculum: 1 of 3 explorer slots" in n for n in store.get_week(WEEKS[1]).plan["notes"])
+
+
+def test_every_window_derives_from_the_cutoff_and_is_recorded(pipeline) -> None:
+    """Fresh models train on the whole trailing window; continued ones draw 70% of episodes from its recent part."""
+    from autotest_lib.config import load_preset
+    from autotest_lib.weekly.windows import week_windows
+
+    store, preset = pipeline["store"], load_preset("demo")
+    for week in WEEKS:
+        w = week_windows(week, preset)
+        assert store.get_week(week).plan["windows"] == w.as_dict()
+        roles = {m.model_id: m.role for m in store.list_models(week=week)}
+        runs = store.training_runs(week=week)
+        assert len(runs) == len(roles)
+        for r in runs:
+            assert (r.train_start, r.train_end) == (w.train_start, w.train_end)
+            if roles[r.model_id] in ("refiner", "champion"):
+                assert (r.recent_start, r.recent_fraction) == (w.recent_start, 0.7)
+            else:
+                assert (r.recent_start, r.recent_fraction) == (None, 0.0)
+        for e in store.evaluations(week=week, window="validation"):
+            assert (e.window_start, e.window_end) == (w.validation_start, w.validation_end)
+
+
+def test_orders_name_the_regime_and_the_rule(pipeline) -> None:
+    from autotest_lib.regime import current_regime
+
+    store, home = pipeline["store"], pipeline["home"]
+    for i, week in enumerate(WEEKS):
+        evals = store.evaluations(week=week, window="validation")
+        assert evals and all(e.by_regime and sum(r["days"] for r in e.by_regime.values()) == e.metrics["n_days"] for e in evals)
+        out = home / "runs" / week.isoformat()
+        orders = json.loads((out / "orders" / "orders.json").read_text())
+        regime = current_regime(week).regime
+        assert orders["regime"] == regime and regime in orders["rule"]
+        assert orders["kind"] in ("regime_best", "champion_fallback") and orders["rule"]
+        with open(out / "orders" / "orders.csv") as fh:
+            rows = list(csv.DictReader(fh))
+        assert {(r["regime"], r["rule"], r["model_id"]) for r in rows} == {(regime, orders["rule"], orders["model_id"])}
+        pick = store.events(kind="paper_pick", week=week)
+        assert [(e.model_id, e.payload["regime"], e.payload["rule"]) for e in pick] == [(orders["model_id"], regime, orders["rule"])]
+        if i:  # last week's pick and champion were measured on the week they traded
+            previous = json.loads((home / "runs" / WEEKS[i - 1].isoformat() / "orders" / "orders.json").read_text())
+            assert {previous["model_id"], previous["champion_id"]} <= {e.model_id for e in evals}
+    html = (home / "runs" / WEEKS[-1].isoformat() / "report" / "index.html").read_text()
+    assert 'id="regimes"' in html and "regimes.png" in html and "Regime switching vs always the champion" in html
+    assert (home / "runs" / WEEKS[-1].isoformat() / "report" / "regimes.png").is_file()
+    assert "Over 2 realised week(s)" in html
+
+
 def test_rerunning_a_week_leaves_the_registry_as_if_it_ran_once(pipeline) -> None:
     store = pipeline["store"]
 
@@ -117,6 +200,8 @@ def test_rerunning_a_week_leaves_the_registry_as_if_it_ran_once(pipeline) -> Non
             len(store.training_runs()),
             len(store.evaluations()),
             [(c.week, c.model_id) for c in store.champion_history()],
+            [(e.week, e.kind, e.model_id, e.payload.get("to_stage"), e.payload.get("regime")) for e in store.events()],
+            sorted((m.model_id, m.stage) for m in store.list_models()),
         )
 
     before = snapshot()

@@ -19,7 +19,7 @@ import pytest
 
 from autotest_lib.config import Preset, load_preset
 from autotest_lib.registry import LineageStore
-from autotest_lib.report import EQUITY_PNG, TRAINING_PNG, write_weekly_report
+from autotest_lib.report import EQUITY_PNG, REGIMES_PNG, TRAINING_PNG, write_weekly_report
 from autotest_lib.weekly.windows import week_windows
 
 W1, W2 = dt.date(2023, 12, 31), dt.date(2024, 1, 7)
@@ -224,7 +224,7 @@ def test_report_of_a_full_week(lineage_store: LineageStore, preset: Preset, back
     assert path == week_dir / "report" / "index.html" and path.is_file()
     text = path.read_text(encoding="utf-8")
     page = Page(text)
-    assert list(page.sections) == ["header", "budget", "leaderboard", "equity", "champions", "lineage", "training", "events"]
+    assert list(page.sections) == ["header", "budget", "leaderboard", "equity", "regimes", "champions", "lineage", "training", "events"]
 
     # 1. header: cutoff, preset, windows, status, the plan's notes
     header = page.text("header")
@@ -285,7 +285,7 @@ def test_report_of_a_full_week(lineage_store: LineageStore, preset: Preset, back
 
     # every referenced image is a real PNG beside the HTML
     images = [src for s in page.sections.values() for src in s["images"]]
-    assert images == [EQUITY_PNG, TRAINING_PNG]
+    assert images == [EQUITY_PNG, REGIMES_PNG, TRAINING_PNG]
     for src in images:
         assert_png(path.parent / src)
     assert not list(path.parent.glob(".*.tmp")), "temporary files left behind"
@@ -332,8 +332,10 @@ def test_empty_first_week(lineage_store: LineageStore, preset: Preset, tmp_path:
     assert "no champion lineage" in page.text("lineage")
     assert "No model was trained" in page.text("training")
     assert "No rollbacks" in page.text("events")
-    assert not any(s["images"] for s in page.sections.values())
-    assert sorted(p.name for p in path.parent.iterdir()) == ["index.html"]
+    assert "no per-regime leaderboards" in page.text("regimes")
+    # the index's regime timeline needs no model: it is the only plot of an empty week
+    assert [src for s in page.sections.values() for src in s["images"]] == [REGIMES_PNG]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["index.html", REGIMES_PNG]
 
     # a week that was never planned still renders, and says so
     page = Page(write_weekly_report(lineage_store, W2, tmp_path / "runs" / W2.isoformat(), preset).read_text(encoding="utf-8"))
