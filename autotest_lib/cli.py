@@ -177,7 +177,6 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
 
 def _cmd_week(args: argparse.Namespace) -> int:
     """Where one week's outputs are, and what it decided."""
-    import os
     from pathlib import Path
 
     from autotest_lib.registry import mask_url, resolve_db_url
@@ -331,6 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--role", help="explorer, refiner, champion or pbt")
     models.add_argument("--week", help="created in this week (YYYY-MM-DD)")
     models.set_defaults(func=_cmd_models)
+    from autotest_lib.pbt.cli import register as register_pbt
+
+    register_pbt(sub)
     return parser
 
 

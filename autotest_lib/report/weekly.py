@@ -12,7 +12,9 @@ backtest series the weekly backtest task saved as ``<week_dir>/backtests/<model_
 6. champion history and stints;
 7. lineage of the champion (root -> champion: steps, learning rate, score per generation);
 8. training curves of the week's runs;
-9. events of the week (rollbacks, archive prunes, promotions).
+9. population-based training: each population's scores and learning rates over rounds, and its exploits
+   (:mod:`autotest_lib.pbt.report`);
+10. events of the week (rollbacks, archive prunes, promotions).
 
 Only rows of weeks up to the report's week are shown, so a backfilled week reads as it did at the time
 (except model statuses, which are the registry's current ones). Files are written atomically under fixed
@@ -106,7 +108,8 @@ def write_weekly_report(
         _champions(store, history, day),
         _lineage(store, champion, window),
         _training(runs, week_models, out_dir, day),
-        _events(events),
+        _pbt(store, day, out_dir),
+        _events([e for e in events if not e.kind.startswith("pbt_")]),  # PBT's own section shows those
     ]
     nav = [
         ("header", "Week"),
@@ -117,6 +120,7 @@ def write_weekly_report(
         ("champions", "Champions"),
         ("lineage", "Lineage"),
         ("training", "Training"),
+        ("pbt", "PBT"),
         ("events", "Events"),
     ]
     path = out_dir / REPORT_HTML
@@ -364,6 +368,12 @@ def _regimes(store: LineageStore, day: dt.date, week_dir: Path, out_dir: Path, p
     part = regime_section(store, day, week_dir.parent, preset)
     _write_png(out_dir / REGIMES_PNG, part.png)
     return part.html
+
+
+def _pbt(store: LineageStore, day: dt.date, out_dir: Path) -> str:
+    from autotest_lib.pbt.report import pbt_section
+
+    return pbt_section(store, day, out_dir)
 
 
 def _champions(store: LineageStore, history: Sequence[ChampionRecord], day: dt.date) -> str:

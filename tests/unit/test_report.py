@@ -224,7 +224,18 @@ def test_report_of_a_full_week(lineage_store: LineageStore, preset: Preset, back
     assert path == week_dir / "report" / "index.html" and path.is_file()
     text = path.read_text(encoding="utf-8")
     page = Page(text)
-    assert list(page.sections) == ["header", "budget", "leaderboard", "equity", "regimes", "champions", "lineage", "training", "events"]
+    assert list(page.sections) == [
+        "header",
+        "budget",
+        "leaderboard",
+        "equity",
+        "regimes",
+        "champions",
+        "lineage",
+        "training",
+        "pbt",
+        "events",
+    ]
 
     # 1. header: cutoff, preset, windows, status, the plan's notes
     header = page.text("header")
