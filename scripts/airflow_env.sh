@@ -7,6 +7,8 @@ export AIRFLOW_HOME="${AIRFLOW_HOME:-$AUTOTEST_HOME/airflow}"
 export AIRFLOW__CORE__DAGS_FOLDER="${AIRFLOW__CORE__DAGS_FOLDER:-$_root/dags}"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-4}"
+# one training task per core (the autotest_training pool): torch threads inside a task would only contend
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="${AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL:-30}"
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="${AIRFLOW__CORE__EXECUTION_API_SERVER_URL:-http://localhost:8080/execution/}"
 mkdir -p "$AIRFLOW_HOME"

@@ -254,7 +254,10 @@ def candidates(week: dict[str, Any]) -> list[str]:
 
 
 def _candidate_ids(store, cutoff: dt.date) -> list[str]:
-    trained = [m for m in store.list_models(week=cutoff) if m.status not in ("planned", "failed")]
+    week_models = store.list_models(week=cutoff)
+    # a PBT member has a version per round: only its latest version of the week competes here
+    superseded = {m.parent_id for m in week_models if m.role == "pbt" and m.parent_id}
+    trained = [m for m in week_models if m.status not in ("planned", "failed") and m.model_id not in superseded]
     ids = {m.model_id for m in trained}
     ids |= {m.parent_id for m in trained if m.parent_id}
     evaluated = {e.model_id for e in store.evaluations(week=cutoff, window="validation")}
@@ -285,7 +288,7 @@ def backtest_one(week: dict[str, Any], model_id: str) -> dict[str, Any]:
     if done and (week_dir(week) / "backtests" / f"{model_id}.csv").is_file():
         log.info("%s was evaluated on this window in an earlier run of this week: keeping it", model_id)
         return {"model_id": model_id, "score": done[0].score}
-    n_trials = len(candidates_cache(store, week))
+    n_trials = len(_candidate_ids(store, _cutoff(week)))
     result = backtest_bundle(
         model.bundle_uri,
         start=dt.date.fromisoformat(w["validation_start"]),
@@ -320,11 +323,6 @@ def backtest_one(week: dict[str, Any], model_id: str) -> dict[str, Any]:
         by_regime=regime_breakdown(result, labels),
     )
     return {"model_id": model_id, "score": score(result)}
-
-
-def candidates_cache(store, week: dict[str, Any]) -> list[str]:
-    """The candidate ids without side effects (for the number of trials)."""
-    return _candidate_ids(store, _cutoff(week))
 
 
 def select(week: dict[str, Any]) -> dict[str, Any]:
