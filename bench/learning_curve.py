@@ -5,7 +5,7 @@ Trains one model with the ``recommended`` preset's PPO hyperparameters (16 envs,
 next to a random-action policy (mean of several seeds) and equal-weight buy-and-hold. The model "learns" when
 its training-window Sharpe rises above the random policy's.
 
-    python bench/learning_curve.py [--steps 400000] [--chunks 8] [--tickers 10]
+    python bench/learning_curve.py [--steps 2000000] [--chunks 10] [--tickers 10]
 
 The last line is one JSON object.
 """
@@ -31,8 +31,8 @@ TICKERS = ("AAPL", "AMGN", "AXP", "CAT", "HD", "JNJ", "JPM", "KO", "MSFT", "WMT"
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=400_000)
-    ap.add_argument("--chunks", type=int, default=8)
+    ap.add_argument("--steps", type=int, default=2_000_000)
+    ap.add_argument("--chunks", type=int, default=10)
     ap.add_argument("--tickers", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -43,6 +43,8 @@ def main() -> None:
     tickers = TICKERS[: args.tickers]
     start, end = dt.date(2012, 1, 3), dt.date(2020, 1, 2)
     market = load_market(list(tickers), start=start, cutoff=end, feature_set=env.feature_set)
+    oos_end = dt.date(2021, 1, 4)  # the year after the training window: never trained on
+    oos = load_market(list(tickers), start=end, cutoff=oos_end, feature_set=env.feature_set)
     chunk = args.steps // args.chunks
     print(f"PPO {preset.ppo.model_dump()} on {len(tickers)} tickers, training window {start}..{end}, {args.steps} steps")
 
@@ -54,7 +56,7 @@ def main() -> None:
     random_sharpe = float(np.mean(random_sharpes))
     bh = r.benchmarks["buy_and_hold"].metrics
     print(f"random actions: Sharpe {random_sharpe:.3f} (5 seeds)")
-    print(f"equal-weight buy-and-hold: Sharpe {bh['sharpe']:.3f}, return {bh['total_return']:.3f}")
+    print(f"equal-weight buy-and-hold: Sharpe {bh['sharpe']:.3f}, return {bh['total_return']:.3f} (2012-2019)")
 
     curve = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -77,16 +79,20 @@ def main() -> None:
         )
         init = _new_model(spec0, make_vec_env(spec0, market), preset.ppo.learning_rate)
         bt0 = backtest(lambda obs: init.predict(obs, deterministic=True)[0], market, env, start=start, end=end)
+        oos0 = backtest(lambda obs: init.predict(obs, deterministic=True)[0], oos, env, start=end, end=oos_end)
+        oos_bh = oos0.benchmarks["buy_and_hold"].metrics["sharpe"]
         curve.append(
             {
                 "steps": 0,
                 "sharpe": round(bt0.metrics["sharpe"], 4),
                 "total_return": round(bt0.metrics["total_return"], 4),
                 "turnover": round(bt0.metrics["turnover"], 4),
+                "oos_sharpe": round(oos0.metrics["sharpe"], 4),
                 "train_steps_per_s": None,
             }
         )
-        print(f"{0:>8} steps  Sharpe {curve[0]['sharpe']:7.3f}  return {curve[0]['total_return']:8.3f}  (untrained)")
+        first = curve[0]
+        print(f"{0:>8} steps  Sharpe {first['sharpe']:7.3f}  return {first['total_return']:8.3f}  2020 Sharpe {first['oos_sharpe']:6.3f}")
         parent = None
         for i in range(args.chunks):
             spec = TrainSpec(
@@ -113,16 +119,19 @@ def main() -> None:
             parent = result.bundle_uri
             model = load_model(parent)
             bt = backtest(lambda obs, m=model: m.predict(obs, deterministic=True)[0], market, env, start=start, end=end)
+            oos_bt = backtest(lambda obs, m=model: m.predict(obs, deterministic=True)[0], oos, env, start=end, end=oos_end)
             row = {
                 "steps": result.cumulative_timesteps,
                 "sharpe": round(bt.metrics["sharpe"], 4),
+                "oos_sharpe": round(oos_bt.metrics["sharpe"], 4),
                 "total_return": round(bt.metrics["total_return"], 4),
                 "turnover": round(bt.metrics["turnover"], 4),
                 "train_steps_per_s": round(chunk / took),
             }
             curve.append(row)
             speed = row["train_steps_per_s"]
-            print(f"{row['steps']:>8} steps  Sharpe {row['sharpe']:7.3f}  return {row['total_return']:8.3f}  {speed} steps/s")
+            line = f"{row['steps']:>8} steps  Sharpe {row['sharpe']:7.3f}  return {row['total_return']:8.3f}"
+            print(f"{line}  2020 Sharpe {row['oos_sharpe']:6.3f}  {speed} steps/s")
     final = curve[-1]["sharpe"]
     print(
         json.dumps(
@@ -131,6 +140,8 @@ def main() -> None:
                 "random_sharpe": round(random_sharpe, 4),
                 "buy_and_hold_sharpe": round(bh["sharpe"], 4),
                 "buy_and_hold_total_return": round(bh["total_return"], 4),
+                "oos_window": [end.isoformat(), oos_end.isoformat()],
+                "oos_buy_and_hold_sharpe": round(oos_bh, 4),
                 "beats_random": final > random_sharpe,
                 "beats_untrained": final > curve[0]["sharpe"],
                 "beats_buy_and_hold": final > bh["sharpe"],
