@@ -12,37 +12,27 @@ failed member is retried from its latest checkpoint.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-import pendulum
 from airflow.sdk import Param, TaskGroup, TriggerRule, dag, task
-from airflow.timetables.interval import CronDataIntervalTimetable
 
-TRAINING_POOL = "autotest_training"
+from autotest_lib.dag_defaults import DEFAULT_ARGS, START_DATE, TRAINING_POOL, preset_param, weekly_timetable
+
 MAX_ROUNDS = 8
 """Round groups unrolled at parse time: the most rounds one run can perform."""
 ROUND_TASKS = ("members", "train_member", "evaluate_round", "exploit_explore")
-
-default_args = {
-    "owner": "autotest",
-    "retries": 2,
-    "retry_delay": timedelta(seconds=30),
-    "retry_exponential_backoff": True,
-}
 
 
 @dag(
     dag_id="autotest_pbt",
     description="Population-based training of PPO members, persistent across weeks; lineage in the registry",
-    schedule=CronDataIntervalTimetable("0 2 * * 0", timezone="UTC"),
-    start_date=pendulum.datetime(2024, 1, 7, 2, tz="UTC"),
+    schedule=weekly_timetable(),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args=default_args,
+    default_args=DEFAULT_ARGS,
     tags=["autotest", "rl", "pbt"],
     doc_md=__doc__,
     params={
-        "preset": Param("demo", type="string", enum=["demo", "phase1", "recommended", "aggressive"], description="Preset"),
+        "preset": preset_param(),
         "seed": Param(None, type=["null", "integer"], minimum=0, description="Base seed (null = the preset's)."),
         "rounds": Param(
             None, type=["null", "integer"], minimum=1, maximum=MAX_ROUNDS, description="Rounds this run (null = pbt.rounds_per_run)."

@@ -9,34 +9,23 @@ backfilled week sees exactly the prices it would have seen live.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-import pendulum
 from airflow.sdk import Param, dag, task
-from airflow.timetables.interval import CronDataIntervalTimetable
 
-TRAINING_POOL = "autotest_training"
-
-default_args = {
-    "owner": "autotest",
-    "retries": 2,
-    "retry_delay": timedelta(seconds=30),
-    "retry_exponential_backoff": True,
-}
+from autotest_lib.dag_defaults import DEFAULT_ARGS, START_DATE, TRAINING_POOL, preset_param, weekly_timetable
 
 
 @dag(
     dag_id="autotest_weekly",
     description="Weekly PPO population: explorers, refiners, champion; lineage in PostgreSQL",
-    schedule=CronDataIntervalTimetable("0 2 * * 0", timezone="UTC"),
-    start_date=pendulum.datetime(2024, 1, 7, 2, tz="UTC"),
+    schedule=weekly_timetable(),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args=default_args,
+    default_args=DEFAULT_ARGS,
     tags=["autotest", "rl", "weekly"],
     doc_md=__doc__,
     params={
-        "preset": Param("demo", type="string", enum=["demo", "phase1", "recommended", "aggressive"], description="Compute split preset."),
+        "preset": preset_param(),
         "timesteps_scale": Param(1.0, type="number", exclusiveMinimum=0, maximum=100, description="Multiplies every role's timesteps."),
         "tickers": Param(
             None,

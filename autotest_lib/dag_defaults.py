@@ -1,0 +1,41 @@
+"""What the AUTOTEST DAGs share: the training pool, the weekly timetable, retry defaults and the preset param.
+
+Imported by the DAG files at parse time, so it stays cheap: Airflow's SDK only, no torch, pandas or SB3.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pendulum
+from airflow.sdk import Param
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+TRAINING_POOL = "autotest_training"
+"""Pool every training task runs in; size it to the worker's cores (``airflow pools set``)."""
+
+START_DATE = pendulum.datetime(2024, 1, 7, 2, tz="UTC")
+
+DEFAULT_ARGS = {
+    "owner": "autotest",
+    "retries": 2,
+    "retry_delay": timedelta(seconds=30),
+    "retry_exponential_backoff": True,
+}
+
+
+def weekly_timetable() -> CronDataIntervalTimetable:
+    """Sundays 02:00 UTC with a real weekly data interval; a run's cutoff is its interval's end."""
+    return CronDataIntervalTimetable("0 2 * * 0", timezone="UTC")
+
+
+def preset_names() -> list[str]:
+    """The presets under ``include/config`` (``AUTOTEST_INCLUDE_DIR`` overrides where that is)."""
+    root = Path(os.environ.get("AUTOTEST_INCLUDE_DIR") or Path(__file__).resolve().parents[1] / "include")  # as config.include_dir
+    return sorted(p.stem for p in (root / "config").glob("*.yaml")) or ["demo"]
+
+
+def preset_param() -> Param:
+    return Param("demo", type="string", enum=preset_names(), description="Compute split preset (include/config/<name>.yaml).")
