@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt py
 PRESET ?= demo
 DATE ?= 2024-09-08
 
-.PHONY: setup run test test-slow test-all lint bench backfill-demo clean
+.PHONY: setup run test lint bench backfill-demo clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,12 +21,9 @@ setup: $(STAMP)
 run: setup
 	PATH="$(abspath $(BIN)):$$PATH" scripts/run_demo.sh "$(DATE)" "$(PRESET)"
 
-## test: the whole default suite (unit, PostgreSQL integration, DAG end-to-end); starts PostgreSQL if down
+## test: the whole suite (unit, PostgreSQL integration, DAG end to end, compose); starts PostgreSQL if down
 test: setup
-	PATH="$(abspath $(BIN)):$$PATH" scripts/test.sh -m "not slow"
-
-test-slow: setup
-	PATH="$(abspath $(BIN)):$$PATH" scripts/test.sh -m slow
+	PATH="$(abspath $(BIN)):$$PATH" scripts/test.sh
 
 lint: setup
 	$(BIN)/ruff check autotest_lib dags tests bench scripts
