@@ -17,5 +17,11 @@ airflow dags test autotest_weekly "${DATE}T02:00:00+00:00" -c "{\"preset\": \"$P
   tail -n 40 "$AUTOTEST_HOME/last_run.log" >&2
   exit 1
 }
+# `airflow dags test` exits 0 even when a task failed: read the task states it logged
+if grep -q "new_state=failed" "$AUTOTEST_HOME/last_run.log"; then
+  echo "== a task failed (after its retries); errors in $AUTOTEST_HOME/last_run.log:" >&2
+  grep -E "^[A-Za-z_.]+(Error|Exception): " "$AUTOTEST_HOME/last_run.log" | sort | uniq -c | head -n 10 >&2
+  exit 1
+fi
 echo "== finished in $(( $(date +%s) - start ))s (log: $AUTOTEST_HOME/last_run.log)"
 autotest week "$DATE"
