@@ -310,35 +310,15 @@ def train_member(run: dict[str, Any], model_id: str) -> dict[str, Any]:
 
 def evaluate_member(run: dict[str, Any], model_id: str) -> dict[str, Any]:
     """Backtest one member version on the week's validation window; record the evaluation and the daily series."""
-    from autotest_lib.evaluate import score
-    from autotest_lib.evaluate.bundles import backtest_bundle
+    from autotest_lib.weekly.tasks import record_validation
 
     store = _store()
-    w = run["windows"]
     series = Path(run["home"]) / "runs" / run["cutoff"] / "backtests" / f"{model_id}.csv"
     done = store.evaluations(model_id=model_id, week=_cutoff(run), window="validation")
     if done and (series.is_file() or _round_done(store, run, int(parse_member_id(model_id)[2] or 0))):
         return {"model_id": model_id, "score": done[0].score}
-    result = backtest_bundle(
-        _member_store(run) / model_id,
-        start=dt.date.fromisoformat(w["validation_start"]),
-        end=dt.date.fromisoformat(w["validation_end"]),
-        n_trials=preset_for(run).pbt.population,
-    )
-    series.parent.mkdir(parents=True, exist_ok=True)
-    result.to_frame().to_csv(series, index_label="date")
-    summary = result.summary()
-    value = score(result)
-    store.record_evaluation(
-        model_id=model_id,
-        week=_cutoff(run),
-        window="validation",
-        window_start=dt.date.fromisoformat(w["validation_start"]),
-        window_end=dt.date.fromisoformat(w["validation_end"]),
-        metrics=summary["metrics"],
-        benchmarks=summary["benchmarks"],
-        score=value,
-        n_trials=preset_for(run).pbt.population,
+    value = record_validation(
+        store, run, model_id, str(_member_store(run) / model_id), preset_for(run), n_trials=preset_for(run).pbt.population
     )
     return {"model_id": model_id, "score": value}
 

@@ -279,50 +279,48 @@ def _previous_picks(store, cutoff: dt.date) -> list[str]:
 
 def backtest_one(week: dict[str, Any], model_id: str) -> dict[str, Any]:
     """Backtest one model on the week's validation window, record the evaluation, keep the daily series."""
-    from autotest_lib.evaluate.bundles import backtest_bundle
-
     store = _store()
-    model = store.get_model(model_id)
-    w = week["windows"]
     done = store.evaluations(model_id=model_id, week=_cutoff(week), window="validation")
     if done and (week_dir(week) / "backtests" / f"{model_id}.csv").is_file():
         log.info("%s was evaluated on this window in an earlier run of this week: keeping it", model_id)
         return {"model_id": model_id, "score": done[0].score}
     n_trials = len(_candidate_ids(store, _cutoff(week)))
-    result = backtest_bundle(
-        model.bundle_uri,
-        start=dt.date.fromisoformat(w["validation_start"]),
-        end=dt.date.fromisoformat(w["validation_end"]),
-        n_trials=n_trials,
-    )
-    series_dir = week_dir(week) / "backtests"
+    value = record_validation(store, week, model_id, store.get_model(model_id).bundle_uri, preset_for(week), n_trials=n_trials)
+    return {"model_id": model_id, "score": value}
+
+
+def record_validation(store: Any, week: dict[str, Any], model_id: str, bundle_uri: str, preset: Preset, *, n_trials: int) -> float:
+    """Backtest ``bundle_uri`` on the week's validation window; save the daily series under
+    ``runs/<week>/backtests/<model_id>.csv``; record the evaluation with its per-regime breakdown; return the score.
+
+    Shared by the weekly backtests and PBT's round evaluations, so both read the same way in the registry.
+    """
+    from autotest_lib.evaluate import score
+    from autotest_lib.evaluate.bundles import backtest_bundle
+    from autotest_lib.regime import regime_breakdown, window_labels
+
+    w = week["windows"]
+    start, end = dt.date.fromisoformat(w["validation_start"]), dt.date.fromisoformat(w["validation_end"])
+    result = backtest_bundle(bundle_uri, start=start, end=end, n_trials=n_trials)
+    series_dir = Path(week["home"]) / "runs" / week["cutoff"] / "backtests"
     series_dir.mkdir(parents=True, exist_ok=True)
     result.to_frame().to_csv(series_dir / f"{model_id}.csv", index_label="date")
     summary = result.summary()
-    from autotest_lib.evaluate import score
-    from autotest_lib.regime import regime_breakdown, window_labels
-
-    preset = preset_for(week)
-    labels = window_labels(
-        dt.date.fromisoformat(w["validation_start"]),
-        _cutoff(week),
-        preset.regimes,
-        benchmark=preset.data.benchmark,
-        source=preset.data.source,
-    )
+    labels = window_labels(start, end, preset.regimes, benchmark=preset.data.benchmark, source=preset.data.source)
+    value = score(result)
     store.record_evaluation(
         model_id=model_id,
-        week=_cutoff(week),
+        week=end,
         window="validation",
-        window_start=dt.date.fromisoformat(w["validation_start"]),
-        window_end=dt.date.fromisoformat(w["validation_end"]),
+        window_start=start,
+        window_end=end,
         metrics=summary["metrics"],
         benchmarks=summary["benchmarks"],
-        score=score(result),
+        score=value,
         n_trials=n_trials,
         by_regime=regime_breakdown(result, labels),
     )
-    return {"model_id": model_id, "score": score(result)}
+    return value
 
 
 def select(week: dict[str, Any]) -> dict[str, Any]:
