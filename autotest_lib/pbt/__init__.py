@@ -23,6 +23,7 @@ from autotest_lib.pbt.population import (
     member_id,
     parse_member_id,
     populations,
+    superseded_versions,
     trajectories,
 )
 
@@ -41,5 +42,6 @@ __all__ = [
     "populations",
     "quantile_count",
     "rank_members",
+    "superseded_versions",
     "trajectories",
 ]

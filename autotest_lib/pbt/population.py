@@ -104,6 +104,25 @@ def parse_member_id(model_id: str) -> tuple[str, int, int | None]:
     return match.group("pop"), int(match.group("slot")), int(rnd) if rnd is not None else None
 
 
+def superseded_versions(model_ids: Iterable[str]) -> set[str]:
+    """The PBT member versions among ``model_ids`` that a later round of the same slot replaced or continued.
+
+    A member has one version per round; everything but each (population, slot)'s latest round is superseded.
+    Ids that are not PBT member versions are ignored.
+    """
+    latest: dict[tuple[str, int], int] = {}
+    versions: list[tuple[str, tuple[str, int], int]] = []
+    for model_id in model_ids:
+        try:
+            pop, slot, rnd = parse_member_id(model_id)
+        except ValueError:
+            continue
+        if rnd is not None:
+            versions.append((model_id, (pop, slot), rnd))
+            latest[(pop, slot)] = max(rnd, latest.get((pop, slot), rnd))
+    return {model_id for model_id, key, rnd in versions if rnd < latest[key]}
+
+
 def member_seed(seed: int, population: str, round: int, slot: int) -> int:
     """A distinct, reproducible training seed per (base seed, population, round, slot)."""
     digest = hashlib.sha256(f"{seed}:pbt:{population}:{round}:{slot}".encode()).digest()

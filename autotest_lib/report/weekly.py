@@ -90,8 +90,14 @@ def write_weekly_report(
     out_dir = Path(week_dir) / REPORT_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
 
+    from autotest_lib.pbt import superseded_versions
+
     record = store.get_week(day)
     board = store.leaderboard(day, window=window)
+    # a PBT member has a version per round: the page lists its latest one (the PBT section shows every round)
+    superseded = superseded_versions(r.model_id for r in board if r.role == "pbt")
+    hidden = sum(r.model_id in superseded for r in board)
+    board = tuple(r for r in board if r.model_id not in superseded)
     models = _models(store, [r.model_id for r in board])
     history = tuple(c for c in store.champion_history() if c.week <= day)
     champion = history[-1] if history else None
@@ -102,7 +108,7 @@ def write_weekly_report(
     sections = [
         _header(day, preset, record),
         _budget(preset, record, week_models, runs),
-        _leaderboard(board, models, champion if champion is not None and champion.week == day else None, events, window),
+        _leaderboard(board, models, champion if champion is not None and champion.week == day else None, events, window, hidden),
         _equity(board, Path(week_dir) / "backtests", out_dir, preset.data.benchmark, top_n, window, day),
         _regimes(store, day, Path(week_dir), out_dir, preset),
         _champions(store, history, day),
@@ -281,6 +287,7 @@ def _leaderboard(
     champion: ChampionRecord | None,
     events: Sequence[EventRecord],
     window: str,
+    hidden_pbt_versions: int = 0,
 ) -> str:
     if not board:
         return section("leaderboard", "Leaderboard", paragraph("No model was evaluated this week, so there is no leaderboard."))
@@ -312,6 +319,8 @@ def _leaderboard(
     n_rolled = sum(c == "rolled_back" for c in classes)
     summary = f"{len(board)} models evaluated on the {window} window, best score first"
     summary += f"; {n_rolled} rolled back." if n_rolled else "; none rolled back."
+    if hidden_pbt_versions:
+        summary += f" {hidden_pbt_versions} earlier PBT round versions are left out (see the PBT section)."
     return section(
         "leaderboard",
         "Leaderboard",

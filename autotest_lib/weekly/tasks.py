@@ -256,7 +256,9 @@ def candidates(week: dict[str, Any]) -> list[str]:
 def _candidate_ids(store, cutoff: dt.date) -> list[str]:
     week_models = store.list_models(week=cutoff)
     # a PBT member has a version per round: only its latest version of the week competes here
-    superseded = {m.parent_id for m in week_models if m.role == "pbt" and m.parent_id}
+    from autotest_lib.pbt import superseded_versions
+
+    superseded = superseded_versions(m.model_id for m in week_models if m.role == "pbt")
     trained = [m for m in week_models if m.status not in ("planned", "failed") and m.model_id not in superseded]
     ids = {m.model_id for m in trained}
     ids |= {m.parent_id for m in trained if m.parent_id}

@@ -351,3 +351,25 @@ def test_empty_first_week(lineage_store: LineageStore, preset: Preset, tmp_path:
     # a week that was never planned still renders, and says so
     page = Page(write_weekly_report(lineage_store, W2, tmp_path / "runs" / W2.isoformat(), preset).read_text(encoding="utf-8"))
     assert "never planned" in page.text("header")
+
+
+def test_leaderboard_lists_each_pbt_member_once(lineage_store: LineageStore, preset: Preset, tmp_path: Path) -> None:
+    write_week(lineage_store, preset, W1, {}, [])
+    hp = preset.ppo.model_dump(mode="json")
+    versions = {
+        "pbt-main-m00-r001": None,
+        "pbt-main-m00-r002": "pbt-main-m00-r001",
+        "pbt-main-m01-r001": None,
+        "pbt-main-m01-r002": "pbt-main-m00-r001",
+    }
+    for i, (model_id, parent) in enumerate(versions.items()):
+        lineage_store.upsert_model(
+            model_id, role="pbt", created_week=W1, tickers=["KO"], hyperparameters=hp, parent_id=parent, status="active"
+        )
+        lineage_store.record_evaluation(
+            model_id, W1, "validation", window_start=W1 - dt.timedelta(weeks=12), window_end=W1, metrics={"sharpe": i}, score=float(i)
+        )
+    page = Page(write_weekly_report(lineage_store, W1, tmp_path / "runs" / W1.isoformat(), preset).read_text(encoding="utf-8"))
+    # round 2 superseded both round-1 versions (m01-r002 continues a copy of m00-r001: m01-r001 was replaced)
+    assert [r[1] for r in page.rows("leaderboard")] == ["pbt-main-m01-r002", "pbt-main-m00-r002"]
+    assert "2 earlier PBT round versions are left out" in page.text("leaderboard")
