@@ -219,8 +219,12 @@ def test_init_migrates_creates_pool_and_upgrades_lineage(config: dict[str, Any])
 
 
 def test_dag_pool_is_the_pool_init_creates() -> None:
-    dag_source = (REPO / "dags" / "autotest_weekly.py").read_text()
-    assert 'TRAINING_POOL = "autotest_training"' in dag_source
+    from autotest_lib.dag_defaults import TRAINING_POOL
+
+    compose = (REPO / "docker-compose.yaml").read_text()
+    assert f"airflow pools set {TRAINING_POOL} " in compose
+    for dag_file in ("autotest_weekly.py", "autotest_pbt.py"):
+        assert "pool=TRAINING_POOL" in (REPO / "dags" / dag_file).read_text()
 
 
 def _walk_env(node: Any, where: str = "") -> list[tuple[str, str, str]]:
