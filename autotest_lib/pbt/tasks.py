@@ -261,6 +261,7 @@ def train_member(run: dict[str, Any], model_id: str) -> dict[str, Any]:
     A retry resumes from the latest checkpoint of the same spec; a version trained before returns at once.
     """
     from autotest_lib.train import train
+    from autotest_lib.weekly.tasks import record_training
 
     preset = preset_for(run)
     store = _store()
@@ -280,31 +281,7 @@ def train_member(run: dict[str, Any], model_id: str) -> dict[str, Any]:
     spec = member_spec(run, preset, plan, member, parent)
     result = train(spec, _work_dir(run, model_id))
     _private_copy(Path(result.bundle_uri), own)
-    store.upsert_model(
-        model_id=model_id,
-        role="pbt",
-        parent_id=member.parent_id,
-        tickers=list(plan.tickers),
-        hyperparameters=member.hyperparameters.model_dump(mode="json"),
-        cumulative_timesteps=result.cumulative_timesteps,
-        bundle_uri=result.bundle_uri,
-        bundle_sha256=result.bundle_sha256,
-        status="active",
-        created_week=_cutoff(run),
-    )
-    store.record_training_run(
-        model_id=model_id,
-        week=_cutoff(run),
-        steps_added=result.timesteps_added,
-        base_lr=member.hyperparameters.learning_rate,
-        lr_multiplier=1.0,
-        lr_schedule="constant",
-        train_start=spec.train_start,
-        train_end=spec.train_end,
-        wall_time_s=result.wall_time_s,
-        history=result.history,
-        hyperparameter_diff=result.hyperparameter_diff,
-    )
+    record_training(store, spec, result)
     return {"model_id": model_id, "cumulative_timesteps": result.cumulative_timesteps, "skipped": False}
 
 

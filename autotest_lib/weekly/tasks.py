@@ -208,8 +208,18 @@ def train_one(week: dict[str, Any], model_id: str) -> dict[str, Any]:
     except Exception as exc:
         store.set_model_status(model_id, "failed", f"training failed: {type(exc).__name__}: {exc}")
         raise
+    record_training(store, spec, result, stage=week_plan.stages.get(model_id))
+    return {"model_id": model_id, "bundle_uri": result.bundle_uri, "cumulative_timesteps": result.cumulative_timesteps}
+
+
+def record_training(store: Any, spec: Any, result: Any, *, stage: int | None = None) -> None:
+    """Register a trained model (``active``, with its bundle) and its training run, from its
+    :class:`~autotest_lib.train.TrainSpec` and :class:`~autotest_lib.train.TrainResult`.
+
+    Shared by the weekly training tasks and PBT's members, so both read the same way in the registry.
+    """
     store.upsert_model(
-        model_id=model_id,
+        model_id=spec.model_id,
         role=spec.role,
         parent_id=spec.parent_id,
         tickers=list(spec.tickers),
@@ -219,10 +229,10 @@ def train_one(week: dict[str, Any], model_id: str) -> dict[str, Any]:
         bundle_sha256=result.bundle_sha256,
         status="active",
         created_week=spec.week,
-        stage=week_plan.stages.get(model_id),
+        stage=stage,
     )
     store.record_training_run(
-        model_id=model_id,
+        model_id=spec.model_id,
         week=spec.week,
         steps_added=result.timesteps_added,
         base_lr=spec.ppo.learning_rate,
@@ -236,7 +246,6 @@ def train_one(week: dict[str, Any], model_id: str) -> dict[str, Any]:
         history=result.history,
         hyperparameter_diff=result.hyperparameter_diff,
     )
-    return {"model_id": model_id, "bundle_uri": result.bundle_uri, "cumulative_timesteps": result.cumulative_timesteps}
 
 
 def candidates(week: dict[str, Any]) -> list[str]:
