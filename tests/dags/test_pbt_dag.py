@@ -21,16 +21,8 @@ WEEK1, WEEK2 = dt.date(2024, 8, 25), dt.date(2024, 9, 1)
 POP = "main"
 
 
-def _airflow(env: dict[str, str], *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    return subprocess.run([airflow, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-
-
-def _run(env: dict[str, str], week: dt.date, conf: dict) -> str:
-    proc = _airflow(env, "dags", "test", "autotest_pbt", f"{week.isoformat()}T02:00:00+00:00", "-c", json.dumps(conf))
-    assert proc.returncode == 0, f"dags test {week} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-    assert "state=success" in next((line for line in proc.stdout.splitlines() if "DagRun Finished" in line), ""), proc.stdout[-3000:]
-    return proc.stdout
+def _run(harness, week: dt.date, conf: dict) -> str:
+    return harness.dags_test("autotest_pbt", week, conf)
 
 
 def _exploits(store, week: dt.date) -> dict:
@@ -38,31 +30,16 @@ def _exploits(store, week: dt.date) -> dict:
 
 
 @pytest.fixture(scope="module")
-def pbt(tmp_path_factory, pg_schema_url):
-    home = tmp_path_factory.mktemp("autotest_home")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AUTOTEST_DB_URL"))}
-    env.update(
-        AUTOTEST_HOME=str(home),
-        AUTOTEST_DB_URL=pg_schema_url,
-        AIRFLOW_HOME=str(home / "airflow"),
-        AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__CORE__PARALLELISM="4",
-        AIRFLOW__API_AUTH__JWT_SECRET="x" * 64,
-        OMP_NUM_THREADS="1",  # one torch thread per task, as docker-compose.yaml runs workers (tiny nets: threads only contend)
-        PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-    )
-    assert _airflow(env, "db", "migrate").returncode == 0
-    assert _airflow(env, "pools", "set", "autotest_training", "2", "PPO training").returncode == 0
-    _run(env, WEEK1, {"preset": "demo"})  # its first task migrates the lineage schema
+def pbt(airflow_harness):
+    _run(airflow_harness, WEEK1, {"preset": "demo"})  # its first task migrates the lineage schema
     from autotest_lib.registry import LineageStore
 
-    store = LineageStore(pg_schema_url)
-    state: dict = {"env": env, "home": home, "store": store, "url": pg_schema_url}
+    store = LineageStore(airflow_harness.url)
+    state: dict = {"harness": airflow_harness, "home": airflow_harness.home, "store": store, "url": airflow_harness.url}
     state["week1_exploits"] = _exploits(store, WEEK1)
     state["week1_runs"] = {r.model_id: r.updated_at for r in store.training_runs(week=WEEK1)}
     state["resume"] = _die_in_round_3_and_resume(state)
-    _run(env, WEEK2, {"preset": "demo", "rounds": 1})
+    _run(airflow_harness, WEEK2, {"preset": "demo", "rounds": 1})
     yield state
     store.close()
 
@@ -81,7 +58,7 @@ def _die_in_round_3_and_resume(state: dict) -> dict:
     engine.dispose()
     for path in (state["home"] / "pbt" / POP / "members" / lost, state["home"] / "runs" / WEEK1.isoformat() / "models" / lost):
         subprocess.run(["rm", "-rf", str(path)], check=True)
-    out = _run(state["env"], WEEK1, {"preset": "demo"})
+    out = _run(state["harness"], WEEK1, {"preset": "demo"})
     return {"lost": lost, "log": out}
 
 

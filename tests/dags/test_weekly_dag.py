@@ -6,9 +6,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,41 +16,18 @@ ROOT = Path(__file__).resolve().parents[2]
 WEEKS = [dt.date(2024, 8, 25), dt.date(2024, 9, 1), dt.date(2024, 9, 8)]
 
 
-def _airflow(env: dict[str, str], *args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    return subprocess.run([airflow, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-
-
-def _run_week(env: dict[str, str], week: dt.date) -> None:
-    proc = _airflow(env, "dags", "test", "autotest_weekly", f"{week.isoformat()}T02:00:00+00:00", "-c", json.dumps({"preset": "demo"}))
-    assert proc.returncode == 0, f"dags test {week} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-    failed = [line for line in proc.stdout.splitlines() if "state=failed" in line.lower() or "marking task as failed" in line.lower()]
-    assert not failed, "\n".join(failed[:10])
+def _run_week(harness, week: dt.date) -> None:
+    harness.dags_test("autotest_weekly", week, {"preset": "demo"})
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory, pg_schema_url):
-    home = tmp_path_factory.mktemp("autotest_home")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AUTOTEST_DB_URL"))}
-    url = pg_schema_url
-    env.update(
-        AUTOTEST_HOME=str(home),
-        AUTOTEST_DB_URL=url,
-        AIRFLOW_HOME=str(home / "airflow"),
-        AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__CORE__PARALLELISM="4",
-        AIRFLOW__API_AUTH__JWT_SECRET="x" * 64,
-        PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-    )
-    assert _airflow(env, "db", "migrate").returncode == 0
-    assert _airflow(env, "pools", "set", "autotest_training", "2", "PPO training").returncode == 0
+def pipeline(airflow_harness):
     for week in WEEKS:
-        _run_week(env, week)
+        _run_week(airflow_harness, week)
     from autotest_lib.registry import LineageStore
 
-    store = LineageStore(url)
-    yield {"env": env, "home": home, "url": url, "store": store}
+    store = LineageStore(airflow_harness.url)
+    yield {"harness": airflow_harness, "home": airflow_harness.home, "url": airflow_harness.url, "store": store}
     store.close()
 
 
@@ -205,5 +179,5 @@ def test_rerunning_a_week_leaves_the_registry_as_if_it_ran_once(pipeline) -> Non
         )
 
     before = snapshot()
-    _run_week(pipeline["env"], WEEKS[2])
+    _run_week(pipeline["harness"], WEEKS[2])
     assert snapshot() == before
