@@ -59,79 +59,62 @@ def main() -> None:
     print(f"equal-weight buy-and-hold: Sharpe {bh['sharpe']:.3f}, return {bh['total_return']:.3f} (2012-2019)")
 
     curve = []
-    with tempfile.TemporaryDirectory() as tmp:
-        # step 0: the untrained policy (near-uniform weights, i.e. close to equal weight)
-        from autotest_lib.train.trainer import _new_model, make_vec_env
 
-        spec0 = TrainSpec(
-            model_id="curve-init",
-            role="explorer",
-            week=end,
-            slot=0,
-            tickers=tickers,
-            train_start=start,
-            train_end=end,
-            cutoff=end,
-            timesteps=1,
-            seed=args.seed,
-            ppo=preset.ppo,
-            env=env,
-        )
-        init = _new_model(spec0, make_vec_env(spec0, market), preset.ppo.learning_rate)
-        bt0 = backtest(lambda obs: init.predict(obs, deterministic=True)[0], market, env, start=start, end=end)
-        oos0 = backtest(lambda obs: init.predict(obs, deterministic=True)[0], oos, env, start=end, end=oos_end)
-        oos_bh = oos0.benchmarks["buy_and_hold"].metrics["sharpe"]
-        curve.append(
-            {
-                "steps": 0,
-                "sharpe": round(bt0.metrics["sharpe"], 4),
-                "total_return": round(bt0.metrics["total_return"], 4),
-                "turnover": round(bt0.metrics["turnover"], 4),
-                "oos_sharpe": round(oos0.metrics["sharpe"], 4),
-                "train_steps_per_s": None,
-            }
-        )
-        first = curve[0]
-        print(f"{0:>8} steps  Sharpe {first['sharpe']:7.3f}  return {first['total_return']:8.3f}  2020 Sharpe {first['oos_sharpe']:6.3f}")
+    def measure(model, steps: int, speed: int | None) -> None:
+        """Backtest the deterministic policy on the training window and on 2020; add a row to the curve."""
+        policy = lambda obs: model.predict(obs, deterministic=True)[0]  # noqa: E731
+        bt = backtest(policy, market, env, start=start, end=end)
+        oos_bt = backtest(policy, oos, env, start=end, end=oos_end)
+        row = {
+            "steps": steps,
+            "sharpe": round(bt.metrics["sharpe"], 4),
+            "oos_sharpe": round(oos_bt.metrics["sharpe"], 4),
+            "total_return": round(bt.metrics["total_return"], 4),
+            "turnover": round(bt.metrics["turnover"], 4),
+            "train_steps_per_s": speed,
+        }
+        curve.append(row)
+        line = f"{steps:>8} steps  Sharpe {row['sharpe']:7.3f}  return {row['total_return']:8.3f}  2020 Sharpe {row['oos_sharpe']:6.3f}"
+        print(f"{line}  {speed} steps/s" if speed else f"{line}  (untrained)")
+
+    base = TrainSpec(
+        model_id="curve-0",
+        role="explorer",
+        week=end,
+        slot=0,
+        tickers=tickers,
+        train_start=start,
+        train_end=end,
+        cutoff=end,
+        timesteps=chunk,
+        seed=args.seed,
+        ppo=preset.ppo,
+        lr_schedule="constant",
+        env=env,
+        checkpoint_every=10**9,
+    )
+    # step 0: the untrained policy (near-uniform weights, i.e. close to equal weight)
+    from autotest_lib.train.trainer import _new_model, make_vec_env
+
+    measure(_new_model(base, make_vec_env(base, market), preset.ppo.learning_rate), 0, None)
+    oos_bh = (
+        backtest(lambda obs: np.zeros(env.max_tickers + 1), oos, env, start=end, end=oos_end).benchmarks["buy_and_hold"].metrics["sharpe"]
+    )
+    with tempfile.TemporaryDirectory() as tmp:
         parent = None
         for i in range(args.chunks):
-            spec = TrainSpec(
-                model_id=f"curve-{i}",
-                role="explorer" if parent is None else "refiner",
-                week=end,
-                slot=0,
-                tickers=tickers,
-                train_start=start,
-                train_end=end,
-                cutoff=end,
-                timesteps=chunk,
-                seed=args.seed,
-                ppo=preset.ppo,
-                lr_schedule="constant",
-                env=env,
-                parent_id=None if parent is None else f"curve-{i - 1}",
-                parent_bundle=parent,
-                checkpoint_every=10**9,
+            spec = (
+                base
+                if parent is None
+                else base.model_copy(
+                    update={"model_id": f"curve-{i}", "role": "refiner", "parent_id": f"curve-{i - 1}", "parent_bundle": parent}
+                )
             )
             t = time.perf_counter()
-            result = train(spec, f"{tmp}/{i}", market=market)
+            result = train(TrainSpec.model_validate(spec.model_dump()), f"{tmp}/{i}", market=market)
             took = time.perf_counter() - t
             parent = result.bundle_uri
-            model = load_model(parent)
-            bt = backtest(lambda obs, m=model: m.predict(obs, deterministic=True)[0], market, env, start=start, end=end)
-            oos_bt = backtest(lambda obs, m=model: m.predict(obs, deterministic=True)[0], oos, env, start=end, end=oos_end)
-            row = {
-                "steps": result.cumulative_timesteps,
-                "sharpe": round(bt.metrics["sharpe"], 4),
-                "oos_sharpe": round(oos_bt.metrics["sharpe"], 4),
-                "total_return": round(bt.metrics["total_return"], 4),
-                "turnover": round(bt.metrics["turnover"], 4),
-                "train_steps_per_s": round(chunk / took),
-            }
-            curve.append(row)
-            speed = row["train_steps_per_s"]
-            line = f"{row['steps']:>8} steps  Sharpe {row['sharpe']:7.3f}  return {row['total_return']:8.3f}"
-            print(f"{line}  2020 Sharpe {row['oos_sharpe']:6.3f}  {speed} steps/s")
+            measure(load_model(parent), result.cumulative_timesteps, round(chunk / took))
     final = curve[-1]["sharpe"]
     print(
         json.dumps(
