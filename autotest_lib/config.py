@@ -9,6 +9,7 @@ with :class:`~autotest_lib.errors.ConfigError` naming the field and the value.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,16 +17,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from autotest_lib.errors import ConfigError
 
 __all__ = [
     "BudgetSplit",
+    "ColumnMap",
     "CurriculumConfig",
     "CurriculumStage",
     "DataConfig",
     "EnvConfig",
+    "FilesSourceConfig",
     "FloatRange",
     "PBTConfig",
     "PPOParams",
@@ -34,12 +37,16 @@ __all__ = [
     "RegimeConfig",
     "RoleBudget",
     "SearchSpace",
+    "SqlSourceConfig",
     "WindowConfig",
     "budget_split",
+    "deployment_source",
     "include_dir",
     "list_presets",
     "load_preset",
     "scaled",
+    "source_config",
+    "source_spec",
 ]
 
 Role = Literal["explorer", "refiner", "champion", "pbt"]
@@ -131,14 +138,132 @@ class EnvConfig(_Strict):
     risk_penalty: float = Field(0.0, ge=0, description="Reward penalty per unit increase of drawdown (0 = off).")
 
 
+class ColumnMap(_Strict):
+    """Which column of the user's data holds each field (names as they appear in the file or table)."""
+
+    date: str = Field("date", description="Column with the trading day.")
+    ticker: str | None = Field("ticker", description="Column with the symbol; null (or absent from a file) = the file name is the ticker.")
+    open: str = Field("open", description="Opening price column.")
+    high: str = Field("high", description="High price column.")
+    low: str = Field("low", description="Low price column.")
+    close: str = Field("close", description="Closing price column (split-adjusted).")
+    adj_close: str | None = Field(
+        "adj_close", description="Split- and dividend-adjusted close; null when the vendor has none (see missing_adj_close)."
+    )
+    volume: str = Field("volume", description="Volume column.")
+
+
+class _UserSource(_Strict):
+    columns: ColumnMap = Field(ColumnMap(), description="Column mapping onto date/ticker/open/high/low/close/adj_close/volume.")
+    date_format: str = Field(
+        "%Y-%m-%d", min_length=1, description="strftime format of text dates (e.g. '%d/%m/%Y', '%Y%m%d'); 'ISO8601' for ISO strings."
+    )
+    missing_adj_close: Literal["use_close", "refuse"] = Field(
+        "use_close",
+        description="No adjusted close: 'use_close' (warn once per load; splits and dividends then show up as returns) or 'refuse'.",
+    )
+    calendar: str = Field("XNYS", min_length=1, description="exchange-calendars code of the market the prices trade on.")
+
+
+class FilesSourceConfig(_UserSource):
+    """Prices from the user's files: a folder with one file per ticker, or one long file (CSV or Parquet, gzip or not)."""
+
+    kind: Literal["files"] = Field("files", description="Source kind.")
+    path: str = Field(min_length=1, description="Folder of <TICKER>.csv[.gz]/.parquet files, or one long file; ~ and $VARS expand.")
+    format: Literal["auto", "csv", "parquet"] = Field("auto", description="File format; 'auto' goes by the file suffix.")
+
+
+class SqlSourceConfig(_UserSource):
+    """Prices from a table or a query on a SQLAlchemy URL; the cutoff is applied in the query."""
+
+    kind: Literal["sql"] = Field("sql", description="Source kind.")
+    url: str | None = Field(None, description="SQLAlchemy URL; prefer url_env so no password lands in configs or the registry.")
+    url_env: str | None = Field(None, description="Environment variable holding the SQLAlchemy URL.")
+    table: str | None = Field(None, description="Table (optionally schema.table) in long layout.")
+    query: str | None = Field(
+        None, description="SELECT that uses the bind parameter :cutoff (rows dated before it); may use :start and :tickers."
+    )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> SqlSourceConfig:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("give exactly one of url or url_env")
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of table or query")
+        if self.query is not None and ":cutoff" not in self.query:
+            raise ValueError(
+                "query must filter with the bind parameter :cutoff (e.g. WHERE day < :cutoff) so no row on or after it is read"
+            )
+        if self.columns.ticker is None:
+            raise ValueError("columns.ticker is required for a SQL source (one table holds every ticker)")
+        return self
+
+
+SOURCE_NAMES = ("bundled", "yfinance")
+
+
+def source_config(spec: str | Mapping[str, Any]) -> FilesSourceConfig | SqlSourceConfig | None:
+    """The typed config of a user source given as a mapping or its JSON text; ``None`` for a built-in name.
+
+    :param spec: ``"bundled"``, ``"yfinance"``, a mapping with ``kind: files|sql``, or that mapping as JSON.
+    :raises ConfigError: an unknown name or kind, or a field that fails validation.
+    """
+    if isinstance(spec, str):
+        text = spec.strip()
+        if not text.startswith("{"):
+            if text in SOURCE_NAMES:
+                return None
+            raise ConfigError(f"data.source={spec!r}: use 'bundled', 'yfinance', or a mapping with kind: files or kind: sql")
+        try:
+            spec = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"data.source is not valid JSON ({exc}); give a mapping with kind: files or kind: sql") from None
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"data.source={spec!r}: use 'bundled', 'yfinance', or a mapping with kind: files or kind: sql")
+    kinds: dict[str, type[FilesSourceConfig | SqlSourceConfig]] = {"files": FilesSourceConfig, "sql": SqlSourceConfig}
+    kind = spec.get("kind")
+    if kind not in kinds:
+        raise ConfigError(f"data.source.kind={kind!r}: use 'files' or 'sql' (or data.source: bundled / yfinance)")
+    try:
+        return kinds[kind].model_validate(dict(spec))
+    except ValidationError as exc:
+        raise ConfigError(_format_validation("data.source", exc)) from None
+
+
+def source_spec(spec: str | Mapping[str, Any]) -> str:
+    """A source as the one string every loader takes: a built-in name, or the validated config as compact JSON.
+
+    :param spec: see :func:`source_config`.
+    :raises ConfigError: see :func:`source_config`.
+    """
+    cfg = source_config(spec)
+    if cfg is None:
+        return str(spec).strip()
+    return json.dumps(cfg.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+
 class DataConfig(_Strict):
     """Where prices come from and which tickers models may trade."""
 
-    source: Literal["bundled", "yfinance"] = Field("bundled", description="Price source; 'bundled' needs no network.")
+    source: str = Field(
+        "bundled",
+        description=(
+            "Price source: 'bundled' (offline sample), 'yfinance', or a mapping with kind: files (FilesSourceConfig) or "
+            "kind: sql (SqlSourceConfig); a mapping is stored as its JSON text, the form every loader takes."
+        ),
+    )
     universe: tuple[str, ...] = Field(min_length=1, description="Tickers explorers draw their sets from.")
     tickers_per_model: tuple[int, int] = Field((5, 10), description="Inclusive (min, max) tickers per explorer.")
     benchmark: str = Field("SPY", description="Index ETF used as benchmark and for regime features.")
     earliest: str = Field("2005-01-03", description="No price before this date is loaded.")
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _source(cls, value: Any) -> str:
+        try:
+            return source_spec(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
     @model_validator(mode="after")
     def _sizes(self) -> DataConfig:
@@ -353,11 +478,41 @@ def _format_validation(source: str, exc: ValidationError) -> str:
     return f"invalid config {source}: " + "; ".join(parts)
 
 
+DATA_SOURCE_ENV = "AUTOTEST_DATA_SOURCE"
+
+
+def deployment_source() -> str | dict[str, Any] | None:
+    """The deployment's price source from ``$AUTOTEST_DATA_SOURCE``, or ``None`` when unset.
+
+    The value is a source name (``bundled``, ``yfinance``), a JSON mapping (``{"kind": "files", ...}``), or the
+    path of a YAML/JSON file holding that mapping. It replaces every preset's ``data.source``; explicit
+    overrides passed to :func:`load_preset` still win.
+
+    :raises ConfigError: the file is missing or not a mapping.
+    """
+    value = os.environ.get(DATA_SOURCE_ENV, "").strip()
+    if not value:
+        return None
+    if value.endswith((".yaml", ".yml", ".json")):
+        path = Path(value).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"{DATA_SOURCE_ENV}={value!r}: no such file; point it at a YAML file with kind: files|sql, or unset it")
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{DATA_SOURCE_ENV}: {path} is not valid YAML/JSON ({exc})") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{DATA_SOURCE_ENV}: {path} must hold a mapping with kind: files or kind: sql")
+        return loaded
+    return value
+
+
 def load_preset(name_or_path: str | os.PathLike[str], overrides: Mapping[str, Any] | None = None) -> Preset:
     """Load a preset by name (``include/config/NAME.yaml``) or path, then apply nested ``overrides``.
 
     :param name_or_path: a preset name from :func:`list_presets`, or a path to a YAML file.
     :param overrides: nested mapping merged over the file, e.g. ``{"explorers": {"count": 2}}``.
+        ``$AUTOTEST_DATA_SOURCE`` (see :func:`deployment_source`) sets ``data.source`` before them.
     :raises ConfigError: unknown preset, unreadable YAML, or a field that fails validation.
     """
     path = Path(name_or_path)
@@ -371,6 +526,9 @@ def load_preset(name_or_path: str | os.PathLike[str], overrides: Mapping[str, An
         raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must hold a mapping at the top level, got {type(raw).__name__}")
+    deployed = deployment_source()
+    if deployed is not None:
+        raw = _deep_merge(raw, {"data": {"source": deployed}})
     if overrides:
         raw = _deep_merge(raw, overrides)
     try:

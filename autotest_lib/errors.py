@@ -1,8 +1,26 @@
-"""Exceptions raised by autotest_lib. Each message says what was wrong, where, and what to do."""
+"""Exceptions raised by autotest_lib. Each message says what was wrong, where, and what to do.
+
+Data errors come in two kinds the DAG layer treats differently:
+
+- :class:`PermanentDataError`: retrying cannot help (no data for the window, a stale source, an unknown
+  ticker, a malformed file, prices that fail validation). Fail the task at once, without retries.
+- :class:`TransientDataError`: the network or a database did not answer. Retrying later may succeed.
+
+A plain :class:`DataError` raised elsewhere (e.g. by the environment on a bad market) counts as permanent:
+:func:`is_permanent` says which to retry.
+"""
 
 from __future__ import annotations
 
-__all__ = ["AutotestError", "BundleError", "ConfigError", "DataError"]
+__all__ = [
+    "AutotestError",
+    "BundleError",
+    "ConfigError",
+    "DataError",
+    "PermanentDataError",
+    "TransientDataError",
+    "is_permanent",
+]
 
 
 class AutotestError(Exception):
@@ -13,9 +31,27 @@ class DataError(AutotestError, ValueError):
     """Prices or features are missing, inconsistent or would leak the future."""
 
 
+class PermanentDataError(DataError):
+    """A data error that a retry cannot fix: no data, stale source, unknown ticker, bad file, invalid prices."""
+
+
+class TransientDataError(DataError):
+    """A data error from a source that did not answer (network, database): retrying may succeed."""
+
+
 class ConfigError(AutotestError, ValueError):
     """A config file, preset or override is invalid; the message names the field and the value."""
 
 
 class BundleError(AutotestError):
     """A model bundle is missing, incomplete or fails its sha256 check."""
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """Whether retrying the task that raised ``exc`` is pointless.
+
+    True for :class:`ConfigError` and every :class:`DataError` except :class:`TransientDataError`.
+    """
+    if isinstance(exc, TransientDataError):
+        return False
+    return isinstance(exc, (DataError, ConfigError))

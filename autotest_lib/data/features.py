@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from autotest_lib.errors import DataError
+from autotest_lib.errors import PermanentDataError
 
 __all__ = [
     "CLIP",
@@ -246,7 +246,7 @@ def _f_range_pos(p: Panel) -> np.ndarray:
 def _bench(p: Panel, values: np.ndarray) -> np.ndarray:
     """Broadcast the benchmark column of ``values`` to every ticker."""
     if p.benchmark is None:
-        raise DataError("market-regime features need the benchmark's prices; add the benchmark (e.g. SPY) to the tickers")
+        raise PermanentDataError("market-regime features need the benchmark's prices; add the benchmark (e.g. SPY) to the tickers")
     return np.repeat(values[:, [p.benchmark]], values.shape[1], axis=1)
 
 
@@ -318,11 +318,11 @@ FEATURE_SETS: dict[str, tuple[str, ...]] = {
 def _names(feature_set: str | Sequence[str]) -> tuple[str, ...]:
     if isinstance(feature_set, str):
         if feature_set not in FEATURE_SETS:
-            raise DataError(f"unknown feature set {feature_set!r}; use one of {list(FEATURE_SETS)}")
+            raise PermanentDataError(f"unknown feature set {feature_set!r}; use one of {list(FEATURE_SETS)}")
         return FEATURE_SETS[feature_set]
     unknown = [n for n in feature_set if n not in FEATURES]
     if unknown:
-        raise DataError(f"unknown feature(s) {unknown}; the catalogue has {list(FEATURE_CATALOGUE)}")
+        raise PermanentDataError(f"unknown feature(s) {unknown}; the catalogue has {list(FEATURE_CATALOGUE)}")
     return tuple(n for n in FEATURE_CATALOGUE if n in set(feature_set))
 
 
@@ -377,7 +377,7 @@ def compute_features(
     names = _names(feature_set)
     panel = to_panel(prices, benchmark)
     if any(FEATURES[n].benchmark for n in names) and panel.benchmark is None:
-        raise DataError(
+        raise PermanentDataError(
             f"feature set {feature_set!r} has market-regime features that need the benchmark {benchmark!r}, which is not in the "
             f"frame (tickers: {panel.tickers}); add its rows or choose feature_set='rich'"
         )

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from autotest_lib.errors import DataError
+from autotest_lib.errors import PermanentDataError
 
 __all__ = ["COLUMNS", "PRICE_COLUMNS", "DateLike", "as_day", "normalise_prices", "normalise_tickers"]
 
@@ -51,9 +51,9 @@ def as_day(value: DateLike) -> pd.Timestamp:
     try:
         ts = pd.Timestamp(value)
     except (TypeError, ValueError) as exc:
-        raise DataError(f"{value!r} is not a date; pass e.g. '2024-09-13' or a datetime") from exc
+        raise PermanentDataError(f"{value!r} is not a date; pass e.g. '2024-09-13' or a datetime") from exc
     if ts is pd.NaT:
-        raise DataError(f"{value!r} is not a date; pass e.g. '2024-09-13' or a datetime")
+        raise PermanentDataError(f"{value!r} is not a date; pass e.g. '2024-09-13' or a datetime")
     if ts.tzinfo is not None:
         ts = ts.tz_localize(None)
     return ts.normalize().as_unit("ns")
@@ -68,7 +68,7 @@ def normalise_tickers(tickers: str | Iterable[str]) -> list[str]:
     items = [tickers] if isinstance(tickers, str) else list(tickers)
     out = list(dict.fromkeys(str(t).strip().upper() for t in items if str(t).strip()))
     if not out:
-        raise DataError("no tickers given; pass e.g. ['AAPL', 'MSFT']")
+        raise PermanentDataError("no tickers given; pass e.g. ['AAPL', 'MSFT']")
     return out
 
 
@@ -89,7 +89,7 @@ def normalise_prices(frame: pd.DataFrame) -> pd.DataFrame:
     df = df.rename(columns={c: _ALIASES.get(str(c).strip().lower(), c) for c in df.columns})
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
-        raise DataError(f"price frame lacks columns {missing}; it has {list(frame.columns)}; expected {list(COLUMNS)}")
+        raise PermanentDataError(f"price frame lacks columns {missing}; it has {list(frame.columns)}; expected {list(COLUMNS)}")
     df = df.loc[:, list(COLUMNS)]
     dates = pd.to_datetime(df["date"])
     if getattr(dates.dt, "tz", None) is not None:

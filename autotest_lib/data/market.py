@@ -19,7 +19,7 @@ from autotest_lib.data.frame import DateLike, as_day, normalise_tickers
 from autotest_lib.data.prices import load_prices
 from autotest_lib.data.sources import PriceSource
 from autotest_lib.data.validate import RepairOptions
-from autotest_lib.errors import DataError
+from autotest_lib.errors import PermanentDataError
 
 __all__ = ["MarketData", "build_market", "load_market", "warmup_calendar_days"]
 
@@ -66,7 +66,7 @@ class MarketData:
         }
         bad = {k: v for k, v in shapes.items() if v[0] != v[1]}
         if bad:
-            raise DataError(f"MarketData shapes disagree: {', '.join(f'{k} is {a}, expected {b}' for k, (a, b) in bad.items())}")
+            raise PermanentDataError(f"MarketData shapes disagree: {', '.join(f'{k} is {a}, expected {b}' for k, (a, b) in bad.items())}")
 
     @property
     def n_dates(self) -> int:
@@ -101,7 +101,7 @@ class MarketData:
         try:
             return self.tickers.index(ticker)
         except ValueError:
-            raise DataError(f"{ticker!r} is not in this market; it has {list(self.tickers)}") from None
+            raise PermanentDataError(f"{ticker!r} is not in this market; it has {list(self.tickers)}") from None
 
     def slice(self, start: DateLike | None = None, end: DateLike | None = None) -> MarketData:
         """The days in ``[start, end)`` (``None`` leaves that side open); arrays are views.
@@ -150,14 +150,16 @@ def build_market(
     :raises DataError: the benchmark or a ticker has no rows, or an unknown feature set.
     """
     if feature_set not in FEATURE_SETS:
-        raise DataError(f"unknown feature set {feature_set!r}; use one of {list(FEATURE_SETS)}")
+        raise PermanentDataError(f"unknown feature set {feature_set!r}; use one of {list(FEATURE_SETS)}")
     panel = to_panel(prices, benchmark)
     if panel.benchmark is None:
-        raise DataError(f"benchmark {benchmark!r} has no rows in the price frame (tickers: {panel.tickers}); load it with the tickers")
+        raise PermanentDataError(
+            f"benchmark {benchmark!r} has no rows in the price frame (tickers: {panel.tickers}); load it with the tickers"
+        )
     wanted = normalise_tickers(tickers) if tickers is not None else [t for t in panel.tickers if t != benchmark]
     missing = [t for t in wanted if t not in panel.tickers]
     if missing:
-        raise DataError(f"{missing} have no rows in the price frame (tickers: {panel.tickers})")
+        raise PermanentDataError(f"{missing} have no rows in the price frame (tickers: {panel.tickers})")
     cols = np.array([panel.tickers.index(t) for t in wanted], dtype=int)
 
     names = FEATURE_SETS[feature_set]

@@ -20,7 +20,7 @@ import pandas as pd
 
 from autotest_lib.config import include_dir
 from autotest_lib.data.frame import COLUMNS, DateLike, as_day, normalise_prices, normalise_tickers
-from autotest_lib.errors import DataError
+from autotest_lib.errors import ConfigError, PermanentDataError
 
 __all__ = ["BUNDLED_FILE", "BundledSource", "PriceSource", "YFinanceSource", "bundled_path", "get_source", "normalise_yfinance"]
 
@@ -66,13 +66,16 @@ class BundledSource:
     """
 
     name = "bundled"
+    snapshot = True  # a fixed sample ending 2024-09-12: freshness is not checked against today's calendar
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else bundled_path()
 
     def _all(self) -> pd.DataFrame:
         if not self.path.is_file():
-            raise DataError(f"bundled price file {self.path} is missing; restore include/data/ from git or set AUTOTEST_INCLUDE_DIR")
+            raise PermanentDataError(
+                f"bundled price file {self.path} is missing; restore include/data/ from git or set AUTOTEST_INCLUDE_DIR"
+            )
         return _read_csv(str(self.path), self.path.stat().st_mtime_ns)
 
     def available(self) -> list[str]:
@@ -92,7 +95,7 @@ class BundledSource:
         have = set(frame["ticker"].unique().tolist())
         unknown = [t for t in wanted if t not in have]
         if unknown:
-            raise DataError(
+            raise PermanentDataError(
                 f"unknown ticker(s) {unknown} in {self.path.name}; available: {' '.join(sorted(have))}; "
                 "pick from those or use source='yfinance'"
             )
@@ -120,14 +123,18 @@ def normalise_yfinance(raw: pd.DataFrame, tickers: Sequence[str]) -> pd.DataFram
         long = frame.stack(level="ticker", future_stack=True)
     else:
         if len(tickers) != 1:
-            raise DataError(f"yfinance returned flat columns {list(frame.columns)} for {len(tickers)} tickers; expected a MultiIndex")
+            raise PermanentDataError(
+                f"yfinance returned flat columns {list(frame.columns)} for {len(tickers)} tickers; expected a MultiIndex"
+            )
         long = frame.copy()
         long["ticker"] = tickers[0]
         long = long.set_index("ticker", append=True)
     long.columns = [str(c) for c in long.columns]
     missing = [f for f in _YF_FIELDS if f not in long.columns]
     if missing:
-        raise DataError(f"yfinance frame lacks {missing} (got {list(long.columns)}); call yfinance.download with auto_adjust=False")
+        raise PermanentDataError(
+            f"yfinance frame lacks {missing} (got {list(long.columns)}); call yfinance.download with auto_adjust=False"
+        )
     long = long.rename(columns=_YF_FIELDS).reset_index()
     long = long.rename(columns={long.columns[0]: "date"})
     long = long.dropna(subset=["close"])
@@ -170,7 +177,7 @@ class YFinanceSource:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if retries < 0:
-            raise DataError(f"retries={retries}: must be >= 0")
+            raise PermanentDataError(f"retries={retries}: must be >= 0")
         self.cache_dir = Path(cache_dir)
         self.retries = retries
         self.backoff_s = backoff_s
@@ -248,7 +255,7 @@ class YFinanceSource:
             if not pending:
                 break
         if pending:
-            raise DataError(
+            raise PermanentDataError(
                 f"yfinance returned no rows for {pending} between {start.date()} and {end.date()} after {self.retries + 1} "
                 f"attempts (last: {error}); check the network and the ticker symbols, or use source='bundled'"
             )
@@ -324,16 +331,27 @@ class YFinanceSource:
 
 
 def get_source(source: str | PriceSource, **kwargs: Any) -> PriceSource:
-    """A source by name (``"bundled"`` or ``"yfinance"``) or the source object itself.
+    """A source by name (``"bundled"`` or ``"yfinance"``), by its JSON config (a files or SQL source, see
+    :func:`~autotest_lib.config.source_spec`), or the source object itself.
 
-    :param source: a name, or an object with ``fetch(tickers, start, end)``.
+    :param source: a name, a ``{"kind": "files" | "sql", ...}`` JSON text, or an object with ``fetch(tickers, start, end)``.
     :param kwargs: passed to the source's constructor (e.g. ``cache_dir`` for yfinance).
     :raises DataError: an unknown name.
     """
     if not isinstance(source, str):
         if not isinstance(source, PriceSource):
-            raise DataError(f"source {source!r} has no fetch(tickers, start, end); pass 'bundled', 'yfinance' or a PriceSource")
+            raise PermanentDataError(f"source {source!r} has no fetch(tickers, start, end); pass 'bundled', 'yfinance' or a PriceSource")
         return source
+    if source.lstrip().startswith("{"):
+        from autotest_lib.config import FilesSourceConfig, source_config
+        from autotest_lib.data.files import FilesSource
+        from autotest_lib.data.sql import SqlSource
+
+        try:
+            cfg = source_config(source)
+        except ConfigError as exc:
+            raise PermanentDataError(str(exc)) from None
+        return FilesSource(cfg) if isinstance(cfg, FilesSourceConfig) else SqlSource(cfg)  # type: ignore[arg-type]
     if source == "bundled":
         return BundledSource(**kwargs)
     if source == "yfinance":
@@ -342,4 +360,6 @@ def get_source(source: str | PriceSource, **kwargs: Any) -> PriceSource:
 
             kwargs["cache_dir"] = Path(os.environ.get("AUTOTEST_PRICE_CACHE", Path.home() / ".cache" / "autotest" / "yfinance"))
         return YFinanceSource(**kwargs)
-    raise DataError(f"unknown price source {source!r}; use 'bundled' (offline) or 'yfinance'")
+    raise PermanentDataError(
+        f"unknown price source {source!r}; use 'bundled' (offline), 'yfinance', or a files/sql source (data.source: {{kind: files, ...}})"
+    )

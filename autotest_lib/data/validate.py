@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from autotest_lib.data.frame import COLUMNS, normalise_prices
-from autotest_lib.errors import DataError
+from autotest_lib.errors import PermanentDataError
 
 __all__ = ["RepairOptions", "validate_prices"]
 
@@ -44,7 +44,7 @@ class RepairOptions:
 
     def __post_init__(self) -> None:
         if self.ffill_limit < 0 or self.stale_limit < 0 or self.ohlc_tolerance < 0:
-            raise DataError(f"{self}: ffill_limit, stale_limit and ohlc_tolerance must be >= 0")
+            raise PermanentDataError(f"{self}: ffill_limit, stale_limit and ohlc_tolerance must be >= 0")
 
 
 def _dates(values: pd.Series | np.ndarray, n: int | None = None) -> str:
@@ -163,5 +163,5 @@ def validate_prices(frame: pd.DataFrame, repair: RepairOptions | None = None) ->
 
     if problems:
         shown = problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])
-        raise DataError("invalid prices:\n" + "\n".join(shown))
+        raise PermanentDataError("invalid prices:\n" + "\n".join(shown))
     return df

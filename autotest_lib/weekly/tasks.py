@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from autotest_lib.config import Preset, load_preset, scaled
+from autotest_lib.errors import PermanentDataError
 
 __all__ = [
     "backtest_one",
@@ -117,11 +118,12 @@ def ingest(week: dict[str, Any]) -> dict[str, Any]:
 
     preset = preset_for(week)
     tickers = sorted({*preset.data.universe, preset.data.benchmark})
-    frame = load_prices(tickers, cutoff=_cutoff(week), start=preset.data.earliest, source=preset.data.source)
+    # fresh: every ticker has the last trading session before the cutoff (a stale source fails, never retried)
+    frame = load_prices(tickers, cutoff=_cutoff(week), start=preset.data.earliest, source=preset.data.source, fresh=True)
     last = frame["date"].max()
     stale = (_cutoff(week) - last.date()).days
     if stale > 10:
-        raise ValueError(
+        raise PermanentDataError(
             f"the newest price before cutoff {week['cutoff']} is {last.date()} ({stale} days old): the source "
             f"{preset.data.source!r} has no recent data for this week; pick an earlier week or another data.source"
         )
