@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 
 from autotest_lib.config import include_dir
+from autotest_lib.data.calendar import DEFAULT_CALENDAR, sessions
 from autotest_lib.data.frame import COLUMNS, DateLike, as_day, normalise_prices, normalise_tickers
-from autotest_lib.errors import ConfigError, PermanentDataError
+from autotest_lib.errors import ConfigError, PermanentDataError, TransientDataError
 
 __all__ = ["BUNDLED_FILE", "BundledSource", "PriceSource", "YFinanceSource", "bundled_path", "get_source", "normalise_yfinance"]
 
@@ -155,8 +156,13 @@ class YFinanceSource:
 
     Each download is retried ``retries`` times with exponential backoff (``backoff_s``, ``2 * backoff_s``,
     ...) when it raises or when a ticker comes back empty (yfinance answers an empty frame rather than raising
-    when offline); tickers still empty after the last attempt raise a :class:`~autotest_lib.errors.DataError`
-    that names them.
+    when offline). Tickers still empty after the last attempt raise, naming them, a
+    :class:`~autotest_lib.errors.PermanentDataError` when Yahoo answered for the other tickers of the request
+    (unknown or delisted symbols: retrying cannot help), else a :class:`~autotest_lib.errors.TransientDataError`
+    (Yahoo or the network is down: the task may retry).
+
+    Whether the cache lacks recent days is decided on the NYSE calendar (``exchange-calendars``): a cache
+    ending on the last session before the cutoff is complete even when a holiday or weekend follows it.
 
     :param cache_dir: folder for ``<TICKER>.parquet`` (created if missing) and ``<TICKER>.json`` (earliest start asked for).
     :param retries: extra attempts after the first one.
@@ -166,6 +172,7 @@ class YFinanceSource:
     """
 
     name = "yfinance"
+    calendar = DEFAULT_CALENDAR
     default_start = pd.Timestamp("2005-01-03")
 
     def __init__(
@@ -255,9 +262,15 @@ class YFinanceSource:
             if not pending:
                 break
         if pending:
-            raise PermanentDataError(
-                f"yfinance returned no rows for {pending} between {start.date()} and {end.date()} after {self.retries + 1} "
-                f"attempts (last: {error}); check the network and the ticker symbols, or use source='bundled'"
+            what = f"yfinance returned no rows for {pending} between {start.date()} and {end.date()} after {self.retries + 1} attempts"
+            if any(len(p) for p in parts):
+                # Yahoo answered for the other tickers of the same requests: these symbols have no data there
+                raise PermanentDataError(
+                    f"{what} while it answered for {sorted(set(tickers) - set(pending))}; {pending} are unknown or delisted "
+                    "symbols (or not trading in that window): fix the tickers, or use source='bundled'"
+                )
+            raise TransientDataError(
+                f"{what} (last: {error}); Yahoo or the network did not answer, the task will retry; or use source='bundled'"
             )
         return pd.concat(parts, ignore_index=True)
 
@@ -304,7 +317,7 @@ class YFinanceSource:
                 # each range overlaps one cached day, to detect a re-basing
                 ranges = [(lo, have["date"].min() + pd.Timedelta(days=1))] if lo < asked else []
                 last = have["date"].max()
-                if last + pd.Timedelta(days=1) < hi:
+                if len(sessions(last + pd.Timedelta(days=1), hi, self.calendar)):  # a session the cache lacks
                     ranges.append((last, hi))
             for rng in ranges:
                 if rng[0] < rng[1]:

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from autotest_lib.data import YFinanceSource, get_source, load_prices, normalise_prices, normalise_yfinance
-from autotest_lib.errors import DataError
+from autotest_lib.errors import DataError, PermanentDataError, TransientDataError, is_permanent
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "yfinance"
 TICKERS = ["AAPL", "MSFT", "V"]
@@ -120,16 +120,51 @@ def test_retries_with_exponential_backoff(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fail", ["empty", "raise"])
-def test_empty_after_all_retries_is_a_data_error(tmp_path: Path, fail: str) -> None:
+def test_empty_after_all_retries_is_transient(tmp_path: Path, fail: str) -> None:
     fake, slept = FakeYahoo(n_fail=99, fail=fail), []
     src = YFinanceSource(tmp_path, retries=3, backoff_s=2.0, download=fake, sleep=slept.append)
-    with pytest.raises(DataError) as err:
+    with pytest.raises(TransientDataError) as err:
         src.fetch(["AAPL", "MSFT"], "2024-06-03", "2024-09-13")
     msg = str(err.value)
     assert "yfinance returned no rows for ['AAPL', 'MSFT'] between 2024-06-03 and 2024-09-13 after 4 attempts" in msg
     assert ("empty frame" if fail == "empty" else "ConnectionError") in msg and "source='bundled'" in msg
     assert len(fake.calls) == 4 and slept == [2.0, 4.0, 8.0]
     assert not list(tmp_path.glob("*.parquet"))  # nothing half-written
+    assert not is_permanent(err.value)  # the DAG may retry: Yahoo or the network was down
+
+
+def test_unknown_ticker_is_permanent(tmp_path: Path) -> None:
+    fake, slept = FakeYahoo(), []
+    src = YFinanceSource(tmp_path, retries=2, backoff_s=1.0, download=fake, sleep=slept.append)
+    with pytest.raises(PermanentDataError) as err:
+        load_prices(["AAPL", "ZZZZ"], start="2024-06-03", cutoff="2024-09-13", source=src)
+    msg = str(err.value)
+    assert "\n" not in msg and "yfinance returned no rows for ['ZZZZ']" in msg and "while it answered for ['AAPL']" in msg
+    assert "unknown or delisted symbols" in msg and is_permanent(err.value)
+    assert [c["tickers"] for c in fake.calls] == [("AAPL", "ZZZZ"), ("ZZZZ",), ("ZZZZ",)] and slept == [1.0, 2.0]
+    assert not list(tmp_path.glob("*.parquet"))  # nothing written for a failed load
+
+
+def test_freshness_against_the_nyse_calendar(tmp_path: Path) -> None:
+    """The recording ends Thursday 2024-09-12; a week needs the last NYSE session before its cutoff."""
+    src = YFinanceSource(tmp_path, download=FakeYahoo(), sleep=lambda s: None)
+    # cutoff Friday 09-13: the last session before it, Thursday 09-12, is there
+    same(load_prices(TICKERS, start="2024-06-03", cutoff="2024-09-13", source=src, fresh=True), bundled())
+    # cutoff Monday 09-16: Friday 09-13 is missing for every ticker (Yahoo answered with nothing newer)
+    with pytest.raises(PermanentDataError) as err:
+        load_prices(["AAPL", "V"], start="2024-06-03", cutoff="2024-09-16", source=src, fresh=True)
+    assert str(err.value) == (
+        "source 'yfinance' is stale: AAPL (last bar 2024-09-12), V (last bar 2024-09-12) missing the XNYS session "
+        "2024-09-13 (the last before cutoff 2024-09-16); update the source, or run an earlier week"
+    )
+    # Independence Day: a cache that ends Wednesday 2024-07-03 is fresh for a cutoff on Friday 07-05
+    holiday = FakeYahoo()
+    cached = YFinanceSource(tmp_path / "h", download=holiday, sleep=lambda s: None)
+    cached.fetch(TICKERS, "2024-06-03", "2024-07-04")
+    out = load_prices(TICKERS, start="2024-06-03", cutoff="2024-07-05", source=cached, fresh=True)
+    assert out["date"].max() == pd.Timestamp("2024-07-03") and len(holiday.calls) == 1  # no download for the holiday
+    cached.fetch(TICKERS, "2024-06-03", "2024-07-06")  # Friday 07-05 is a session: asked for once
+    assert holiday.ranges()[1] == (tuple(TICKERS), "2024-07-03", "2024-07-06")
 
 
 def test_partial_answer_retries_only_the_missing_ticker(tmp_path: Path) -> None:
