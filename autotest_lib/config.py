@@ -23,6 +23,7 @@ from autotest_lib.errors import ConfigError
 
 __all__ = [
     "BudgetSplit",
+    "BuiltinSourceConfig",
     "ColumnMap",
     "CurriculumConfig",
     "CurriculumStage",
@@ -38,6 +39,7 @@ __all__ = [
     "RoleBudget",
     "SearchSpace",
     "SqlSourceConfig",
+    "ValidationConfig",
     "WindowConfig",
     "budget_split",
     "deployment_source",
@@ -153,7 +155,34 @@ class ColumnMap(_Strict):
     volume: str = Field("volume", description="Volume column.")
 
 
+class ValidationConfig(_Strict):
+    """How loaded prices are checked and which repairs are allowed (``autotest_lib.data.RepairOptions``)."""
+
+    dedupe: bool = Field(False, description="Drop duplicate (ticker, date) rows, keeping the last.")
+    ffill_limit: int = Field(0, ge=0, description="Fill gaps of up to N trading days with a flat bar (0 = never).")
+    stale_limit: int = Field(5, ge=0, description="Most consecutive days a close may repeat (0 = no check).")
+    jump_limit: float = Field(
+        3.0, ge=0, description="Largest one-day move (factor, either way) against the market before it is a jump; 0 = no check."
+    )
+    jump_sigmas: float = Field(50.0, gt=0, description="... and in units of the ticker's own robust daily scale.")
+    repair_spikes: bool = Field(False, description="Replace one-day spikes with the previous bar (warned) instead of failing.")
+
+    @model_validator(mode="after")
+    def _jump(self) -> ValidationConfig:
+        if 0 < self.jump_limit <= 1:
+            raise ValueError(f"jump_limit={self.jump_limit}: must be 0 (off) or > 1")
+        return self
+
+
+class BuiltinSourceConfig(_Strict):
+    """The bundled sample or Yahoo, with validation settings other than the defaults."""
+
+    kind: Literal["bundled", "yfinance"] = Field(description="Source kind.")
+    validation: ValidationConfig = Field(ValidationConfig(), description="Checks and allowed repairs.")
+
+
 class _UserSource(_Strict):
+    validation: ValidationConfig = Field(ValidationConfig(), description="Checks and allowed repairs.")
     columns: ColumnMap = Field(ColumnMap(), description="Column mapping onto date/ticker/open/high/low/close/adj_close/volume.")
     date_format: str = Field(
         "%Y-%m-%d", min_length=1, description="strftime format of text dates (e.g. '%d/%m/%Y', '%Y%m%d'); 'ISO8601' for ISO strings."
@@ -202,10 +231,14 @@ class SqlSourceConfig(_UserSource):
 SOURCE_NAMES = ("bundled", "yfinance")
 
 
-def source_config(spec: str | Mapping[str, Any]) -> FilesSourceConfig | SqlSourceConfig | None:
+SourceConfig = BuiltinSourceConfig | FilesSourceConfig | SqlSourceConfig
+
+
+def source_config(spec: str | Mapping[str, Any]) -> SourceConfig | None:
     """The typed config of a user source given as a mapping or its JSON text; ``None`` for a built-in name.
 
-    :param spec: ``"bundled"``, ``"yfinance"``, a mapping with ``kind: files|sql``, or that mapping as JSON.
+    :param spec: ``"bundled"``, ``"yfinance"``, a mapping with ``kind: bundled|yfinance|files|sql`` (the first
+        two to change ``validation``), or that mapping as JSON.
     :raises ConfigError: an unknown name or kind, or a field that fails validation.
     """
     if isinstance(spec, str):
@@ -220,10 +253,15 @@ def source_config(spec: str | Mapping[str, Any]) -> FilesSourceConfig | SqlSourc
             raise ConfigError(f"data.source is not valid JSON ({exc}); give a mapping with kind: files or kind: sql") from None
     if not isinstance(spec, Mapping):
         raise ConfigError(f"data.source={spec!r}: use 'bundled', 'yfinance', or a mapping with kind: files or kind: sql")
-    kinds: dict[str, type[FilesSourceConfig | SqlSourceConfig]] = {"files": FilesSourceConfig, "sql": SqlSourceConfig}
+    kinds: dict[str, type[SourceConfig]] = {
+        "bundled": BuiltinSourceConfig,
+        "yfinance": BuiltinSourceConfig,
+        "files": FilesSourceConfig,
+        "sql": SqlSourceConfig,
+    }
     kind = spec.get("kind")
     if kind not in kinds:
-        raise ConfigError(f"data.source.kind={kind!r}: use 'files' or 'sql' (or data.source: bundled / yfinance)")
+        raise ConfigError(f"data.source.kind={kind!r}: use one of {', '.join(kinds)}")
     try:
         return kinds[kind].model_validate(dict(spec))
     except ValidationError as exc:
@@ -239,6 +277,8 @@ def source_spec(spec: str | Mapping[str, Any]) -> str:
     cfg = source_config(spec)
     if cfg is None:
         return str(spec).strip()
+    if isinstance(cfg, BuiltinSourceConfig) and cfg.validation == ValidationConfig():
+        return cfg.kind
     return json.dumps(cfg.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
 
 

@@ -29,6 +29,7 @@ import pandas as pd
 from autotest_lib.config import FilesSourceConfig
 from autotest_lib.data.frame import DateLike, as_day, normalise_tickers
 from autotest_lib.data.tabular import Parsed, _find, no_adj_close, parse_table
+from autotest_lib.data.validate import repair_options
 from autotest_lib.errors import PermanentDataError
 
 __all__ = ["FilesSource", "read_price_file"]
@@ -61,6 +62,8 @@ def _kind_of(path: Path, fmt: str) -> tuple[str, bool]:
     _, kind, gz_name = _stem_and_kind(path)
     with path.open("rb") as fh:
         head = fh.read(4)
+    if not head:
+        raise PermanentDataError(f"{path} is empty; write a header row and prices, or remove the file")
     gz = head[:2] == _GZIP_MAGIC
     if gz_name and not gz:
         raise PermanentDataError(f"{path} is named .gz but is not gzip-compressed; recompress it or drop the .gz from its name")
@@ -77,8 +80,16 @@ def _kind_of(path: Path, fmt: str) -> tuple[str, bool]:
     return kind, gz
 
 
-def _read_raw(path: Path, fmt: str) -> tuple[pd.DataFrame, int | None]:
-    """The file's rows (CSV cells as text) and the line number of its first row (``None`` for Parquet)."""
+def _read_csv(path: Path, gz: bool, text: Sequence[str | None]) -> pd.DataFrame:
+    """A CSV with the columns named in ``text`` (matched as :func:`_find` does) kept as text, numbers parsed natively."""
+    compression = "gzip" if gz else None
+    header = pd.read_csv(path, nrows=0, compression=compression, skipinitialspace=True)
+    keep = {found: str for name in text if name and (found := _find(header, name)) is not None}
+    return pd.read_csv(path, dtype=keep, compression=compression, skipinitialspace=True)
+
+
+def _read_raw(path: Path, fmt: str, text: Sequence[str | None] = ()) -> tuple[pd.DataFrame, int | None]:
+    """The file's rows (``text`` columns as text) and the line number of its first row (``None`` for Parquet)."""
     kind, gz = _kind_of(path, fmt)
     try:
         if kind == "parquet":
@@ -86,7 +97,7 @@ def _read_raw(path: Path, fmt: str) -> tuple[pd.DataFrame, int | None]:
                 with gzip.open(path, "rb") as fh:
                     return pd.read_parquet(fh), None
             return pd.read_parquet(path), None
-        return pd.read_csv(path, dtype=str, compression="gzip" if gz else None, skipinitialspace=True), 2
+        return _read_csv(path, gz, text), 2
     except pd.errors.EmptyDataError:
         raise PermanentDataError(f"{path} is empty; write a header row and prices, or remove the file") from None
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
@@ -107,7 +118,7 @@ def _read_raw(path: Path, fmt: str) -> tuple[pd.DataFrame, int | None]:
 def _parsed(path: str, mtime_ns: int, size: int, settings: str) -> Parsed:
     cfg = FilesSourceConfig.model_validate_json(settings)
     file = Path(path)
-    raw, first_line = _read_raw(file, cfg.format)
+    raw, first_line = _read_raw(file, cfg.format, (cfg.columns.date, cfg.columns.ticker))
     has_ticker = cfg.columns.ticker is not None and _find(raw, cfg.columns.ticker) is not None
     ticker = None if has_ticker else _stem_and_kind(file)[0].strip().upper()
     return parse_table(raw, cfg.columns, cfg.date_format, where=str(file), ticker=ticker, first_line=first_line)
@@ -139,6 +150,7 @@ class FilesSource:
         self.config = config
         self.path = Path(os.path.expandvars(config.path)).expanduser()
         self.calendar = config.calendar
+        self.repair = repair_options(config.validation)
 
     def _folder_files(self) -> dict[str, Path]:
         out: dict[str, Path] = {}

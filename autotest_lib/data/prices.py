@@ -33,7 +33,8 @@ def load_prices(
     :param cutoff: exclusive end; nothing dated on or after it is returned.
     :param start: first date (inclusive); ``None`` means from the source's beginning.
     :param source: ``"bundled"`` (offline), ``"yfinance"``, or a :class:`~autotest_lib.data.PriceSource`.
-    :param repair: repairs :func:`~autotest_lib.data.validate_prices` may apply; default none.
+    :param repair: repairs :func:`~autotest_lib.data.validate_prices` may apply; default the source's own
+        (``data.source`` ``validation``), else none.
     :param fresh: require every ticker's bar on the last session before the cutoff, by the source's trading
         calendar (``calendar`` attribute, default NYSE); skipped for a fixed snapshot (the bundled file).
     :raises PermanentDataError: unknown ticker, no rows in the window, a stale source, or a validation failure.
@@ -57,4 +58,4 @@ def load_prices(
         )
     if fresh and not getattr(src, "snapshot", False):
         check_fresh(frame, end, source=str(getattr(src, "name", src)), calendar=getattr(src, "calendar", DEFAULT_CALENDAR))
-    return validate_prices(frame.reset_index(drop=True), repair)
+    return validate_prices(frame.reset_index(drop=True), repair if repair is not None else getattr(src, "repair", None))

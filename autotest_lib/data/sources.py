@@ -11,7 +11,6 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -21,6 +20,7 @@ import pandas as pd
 from autotest_lib.config import include_dir
 from autotest_lib.data.calendar import DEFAULT_CALENDAR, sessions
 from autotest_lib.data.frame import COLUMNS, DateLike, as_day, normalise_prices, normalise_tickers
+from autotest_lib.data.validate import repair_options
 from autotest_lib.errors import ConfigError, PermanentDataError, TransientDataError
 
 __all__ = ["BUNDLED_FILE", "BundledSource", "PriceSource", "YFinanceSource", "bundled_path", "get_source", "normalise_yfinance"]
@@ -44,11 +44,6 @@ class PriceSource(Protocol):
 def bundled_path() -> Path:
     """Path of the bundled price file, ``include/data/dow30_spy_2005_2024.csv.gz``."""
     return include_dir() / "data" / BUNDLED_FILE
-
-
-@lru_cache(maxsize=4)
-def _read_csv(path: str, mtime_ns: int) -> pd.DataFrame:
-    return normalise_prices(pd.read_csv(path))
 
 
 def _clip(frame: pd.DataFrame, start: DateLike | None, end: DateLike) -> pd.DataFrame:
@@ -77,7 +72,11 @@ class BundledSource:
             raise PermanentDataError(
                 f"bundled price file {self.path} is missing; restore include/data/ from git or set AUTOTEST_INCLUDE_DIR"
             )
-        return _read_csv(str(self.path), self.path.stat().st_mtime_ns)
+        from autotest_lib.config import FilesSourceConfig
+        from autotest_lib.data.files import read_price_file
+
+        # the files source's reader: a broken file (bad date, empty, not gzip) fails naming the file and line
+        return read_price_file(self.path, FilesSourceConfig(path=str(self.path), format="csv")).frame
 
     def available(self) -> list[str]:
         """Sorted tickers the file holds."""
@@ -356,7 +355,7 @@ def get_source(source: str | PriceSource, **kwargs: Any) -> PriceSource:
             raise PermanentDataError(f"source {source!r} has no fetch(tickers, start, end); pass 'bundled', 'yfinance' or a PriceSource")
         return source
     if source.lstrip().startswith("{"):
-        from autotest_lib.config import FilesSourceConfig, source_config
+        from autotest_lib.config import BuiltinSourceConfig, FilesSourceConfig, source_config
         from autotest_lib.data.files import FilesSource
         from autotest_lib.data.sql import SqlSource
 
@@ -364,6 +363,10 @@ def get_source(source: str | PriceSource, **kwargs: Any) -> PriceSource:
             cfg = source_config(source)
         except ConfigError as exc:
             raise PermanentDataError(str(exc)) from None
+        if isinstance(cfg, BuiltinSourceConfig):
+            built = get_source(cfg.kind, **kwargs)
+            built.repair = repair_options(cfg.validation)  # type: ignore[attr-defined]
+            return built
         return FilesSource(cfg) if isinstance(cfg, FilesSourceConfig) else SqlSource(cfg)  # type: ignore[arg-type]
     if source == "bundled":
         return BundledSource(**kwargs)

@@ -27,6 +27,7 @@ import pandas as pd
 from autotest_lib.config import SqlSourceConfig
 from autotest_lib.data.frame import DateLike, as_day, normalise_tickers
 from autotest_lib.data.tabular import no_adj_close, parse_table
+from autotest_lib.data.validate import repair_options
 from autotest_lib.errors import PermanentDataError, TransientDataError
 
 __all__ = ["SqlSource", "mask_url"]
@@ -58,6 +59,7 @@ class SqlSource:
     def __init__(self, config: SqlSourceConfig) -> None:
         self.config = config
         self.calendar = config.calendar
+        self.repair = repair_options(config.validation)
 
     @property
     def url(self) -> str:

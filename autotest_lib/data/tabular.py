@@ -43,11 +43,12 @@ def _parse_dates(values: pd.Series, fmt: str, where: str, first_line: int | None
             parsed = parsed.dt.tz_localize(None)
         bad = parsed.isna()
     else:
-        texts = values.map(lambda v: v if isinstance(v, str) or v is None or (isinstance(v, float) and pd.isna(v)) else None)
-        is_text = values.map(lambda v: isinstance(v, str))
-        if is_text.all():
-            parsed = pd.to_datetime(texts.str.strip(), format=fmt, errors="coerce")
-        else:  # a database or Parquet file hands back date objects
+        inferred = pd.api.types.infer_dtype(values, skipna=True)
+        if inferred in ("string", "empty"):  # text dates (a CSV): the explicit format only
+            parsed = pd.to_datetime(values.str.strip(), format=fmt, errors="coerce")
+        else:  # a database or Parquet file hands back date objects (text among them still needs the format)
+            is_text = values.map(lambda v: isinstance(v, str))
+            texts = values.where(is_text)
             parsed = pd.to_datetime(values.where(~is_text), errors="coerce")
             if is_text.any():
                 parsed = parsed.where(~is_text, pd.to_datetime(texts.where(is_text).str.strip(), format=fmt, errors="coerce"))
@@ -63,6 +64,10 @@ def _parse_dates(values: pd.Series, fmt: str, where: str, first_line: int | None
 
 
 def _parse_numbers(values: pd.Series, column: str, where: str, first_line: int | None) -> pd.Series:
+    try:
+        return values.astype("float64")  # the fast path: every cell a number or empty
+    except (TypeError, ValueError):
+        pass
     out = pd.to_numeric(values, errors="coerce")
     blank = values.isna() | values.astype(str).str.strip().isin(["", "null", "NULL", "NaN", "nan", "NA"])
     bad = out.isna() & ~blank

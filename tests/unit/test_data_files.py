@@ -179,3 +179,51 @@ def test_stale_files_fail_fresh_check() -> None:
         load_prices(["AAPL", "KO"], cutoff="2024-09-16", source=long(), fresh=True)
     msg = one_line(exc)
     assert "source 'files' is stale: AAPL (last bar 2024-09-12), KO (last bar 2024-09-12) missing the XNYS session 2024-09-13" in msg
+
+
+def test_spike_in_a_user_file_fails_or_is_repaired_by_config(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    folder = copy_vendor(tmp_path)
+    frame = pd.read_csv(folder / "AAPL.csv", dtype=str)
+    frame.loc[frame["Date"] == "15/03/2024", ["Open", "High", "Low", "Close", "Adj Close"]] = "1e12"
+    frame.to_csv(folder / "AAPL.csv", index=False)
+    with pytest.raises(
+        PermanentDataError,
+        match=r"AAPL has 1 one-day spikes in adj_close/close/open/high/low .*\(2024-03-15: adj_close 1e\+12 after 172\.566\)",
+    ):
+        load_prices(["AAPL", "MSFT", "SPY"], cutoff="2024-09-13", source=vendor(folder))
+    repaired = vendor(folder, validation={"repair_spikes": True})
+    with caplog.at_level(logging.WARNING, logger="autotest_lib.data.validate"):
+        got = load_prices(["AAPL", "MSFT", "SPY"], cutoff="2024-09-13", source=repaired)
+    assert "replaced 1 one-day price spikes with the previous bar" in caplog.text and "AAPL 2024-03-15" in caplog.text
+    assert got["close"].max() < 1000
+    preset = load_preset("demo", {"data": {"source": json.loads(repaired)}})
+    assert json.loads(preset.data.source)["validation"]["repair_spikes"] is True
+    # the built-in sources take validation settings too; the defaults keep the plain name
+    assert source_spec({"kind": "yfinance"}) == "yfinance"
+    assert json.loads(source_spec({"kind": "bundled", "validation": {"jump_limit": 0}}))["validation"]["jump_limit"] == 0
+    with pytest.raises(ConfigError, match=r"jump_limit=0\.5: must be 0 \(off\) or > 1"):
+        source_spec({"kind": "bundled", "validation": {"jump_limit": 0.5}})
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"", "is empty"),
+        (b"date,ticker,open,high,low,close,adj_close,volume\n2024-01-02,AAPL,1,2,1,1.5,1.5,10\n", "is named .gz but is not gzip"),
+        (None, "line 3: date '2024-13-01' does not parse with date_format '%Y-%m-%d'"),
+        (b"\x1f\x8b\x08\x00truncated", "is a damaged gzip file"),
+    ],
+)
+def test_broken_long_csv_names_the_file(tmp_path: Path, content: bytes | None, expected: str) -> None:
+    """The long CSV of the bundled layout (``BundledSource(path)``, ``AUTOTEST_INCLUDE_DIR``) fails naming the file."""
+    from autotest_lib.data import BundledSource
+
+    path = tmp_path / "prices.csv.gz"
+    if content is None:
+        rows = "date,ticker,open,high,low,close,adj_close,volume\n2024-01-02,AAPL,1,2,1,1.5,1.5,10\n2024-13-01,AAPL,1,2,1,1.5,1.5,10\n"
+        content = gzip.compress(rows.encode())
+    path.write_bytes(content)
+    with pytest.raises(PermanentDataError) as exc:
+        load_prices(["AAPL"], cutoff="2024-09-13", source=BundledSource(path))
+    msg = one_line(exc)
+    assert str(path) in msg and expected in msg

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autotest_lib.data import RepairOptions, load_prices, validate_prices
+from autotest_lib.data import BundledSource, RepairOptions, load_prices, validate_prices
 from autotest_lib.errors import DataError
 
 
@@ -133,3 +133,56 @@ def test_all_problems_reported_together(real: pd.DataFrame) -> None:
 def test_bad_options() -> None:
     with pytest.raises(DataError, match="must be >= 0"):
         RepairOptions(ffill_limit=-1)
+
+
+# -- jumps and spikes: against the ticker's own history and the market that day ------------------------------
+
+PRICES = ["open", "high", "low", "close", "adj_close"]
+
+
+def test_real_history_has_no_jumps() -> None:
+    every = load_prices(BundledSource().available(), cutoff="2024-09-13")  # 31 series, 2005-2024, incl. 2008 and 2020
+    pd.testing.assert_frame_equal(validate_prices(every), every)
+
+
+@pytest.mark.parametrize("tickers", [["AAPL", "MSFT", "SPY"], ["AAPL"]])
+def test_1e12_spike_fails_with_a_clear_error(real: pd.DataFrame, tickers: list[str]) -> None:
+    frame = real.loc[real["ticker"].isin(tickers)].reset_index(drop=True)
+    row = _rows(frame, "AAPL", ["2020-03-16"])
+    frame.loc[row, PRICES] = 1e12
+    with pytest.raises(DataError) as err:
+        validate_prices(frame)
+    lines = str(err.value).splitlines()[1:]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(
+        "AAPL has 1 one-day spikes in adj_close/close/open/high/low beyond 3x and 50 sigmas of its own history and the market "
+        "(2020-03-16: adj_close 1e+12 after "
+    )
+    assert "RepairOptions(repair_spikes=True)" in lines[0]
+
+
+def test_spike_repaired_on_request(real: pd.DataFrame, caplog: pytest.LogCaptureFixture) -> None:
+    bad = real.copy()
+    bad.loc[_rows(bad, "MSFT", ["2020-05-05"]), PRICES] *= 1e10
+    bad.loc[_rows(bad, "AAPL", ["2020-06-30"]), ["close", "adj_close", "high"]] *= 1000  # the last bar: nothing reverts it
+    with caplog.at_level("WARNING", logger="autotest_lib.data.validate"):
+        fixed = validate_prices(bad, RepairOptions(repair_spikes=True))
+    assert "replaced 2 one-day price spikes with the previous bar" in caplog.text and "MSFT 2020-05-05" in caplog.text
+    flat = fixed.loc[_rows(fixed, "MSFT", ["2020-05-05"])].iloc[0]
+    before = real.loc[_rows(real, "MSFT", ["2020-05-04"])].iloc[0]
+    assert (flat[["open", "high", "low", "close"]] == before["close"]).all() and flat["adj_close"] == before["adj_close"]
+    assert flat["volume"] == real.loc[_rows(real, "MSFT", ["2020-05-05"]), "volume"].iloc[0]
+    untouched = ~fixed.index.isin([*_rows(fixed, "MSFT", ["2020-05-05"]), *_rows(fixed, "AAPL", ["2020-06-30"])])
+    pd.testing.assert_frame_equal(fixed.loc[untouched], real.loc[untouched])
+
+
+def test_level_shift_is_not_a_spike(real: pd.DataFrame) -> None:
+    bad = real.copy()
+    later = (bad["ticker"] == "AAPL") & (bad["date"] >= "2020-04-01")
+    bad.loc[later, PRICES] *= 100  # a feed switching to cents
+    for repair in (RepairOptions(), RepairOptions(repair_spikes=True)):
+        with pytest.raises(DataError, match=r"AAPL has 1 jumps in adj_close/close/open/high/low beyond 3x .*\(2020-04-01: adj_close "):
+            validate_prices(bad, repair)
+    validate_prices(bad, RepairOptions(jump_limit=0))  # the check can be switched off
+    with pytest.raises(DataError, match="jump_limit must be 0"):
+        RepairOptions(jump_limit=0.5)
