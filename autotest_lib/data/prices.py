@@ -58,4 +58,8 @@ def load_prices(
         )
     if fresh and not getattr(src, "snapshot", False):
         check_fresh(frame, end, source=str(getattr(src, "name", src)), calendar=getattr(src, "calendar", DEFAULT_CALENDAR))
-    return validate_prices(frame.reset_index(drop=True), repair if repair is not None else getattr(src, "repair", None))
+    return validate_prices(
+        frame.reset_index(drop=True),
+        repair if repair is not None else getattr(src, "repair", None),
+        calendar=getattr(src, "calendar", None),
+    )

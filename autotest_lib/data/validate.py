@@ -84,9 +84,15 @@ def _per_ticker(frame: pd.DataFrame, mask: pd.Series) -> list[tuple[str, pd.Seri
     return [(str(t), rows["date"]) for t, rows in bad.groupby("ticker", sort=True)]
 
 
-def _gaps(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows ``(ticker, date, run)`` for every union-calendar day a ticker lacks after its first date."""
+def _gaps(frame: pd.DataFrame, exchange: str | None = None) -> pd.DataFrame:
+    """Rows ``(ticker, date, run)`` for every day a ticker lacks after its first date: days of the union calendar
+    of the frame, plus the ``exchange`` calendar's sessions up to the frame's last day when one is given."""
     calendar = np.sort(frame["date"].unique())
+    if exchange is not None and len(calendar):
+        from autotest_lib.data.calendar import sessions
+
+        days = sessions(calendar[0], pd.Timestamp(calendar[-1]) + pd.Timedelta(days=1), exchange).to_numpy()
+        calendar = np.union1d(calendar, days.astype(calendar.dtype))
     out = []
     for ticker, rows in frame.groupby("ticker", sort=True):
         first = rows["date"].iloc[0]
@@ -221,7 +227,7 @@ def _jump_problems(df: pd.DataFrame, repair: RepairOptions) -> tuple[pd.DataFram
     return df, problems
 
 
-def validate_prices(frame: pd.DataFrame, repair: RepairOptions | None = None) -> pd.DataFrame:
+def validate_prices(frame: pd.DataFrame, repair: RepairOptions | None = None, *, calendar: str | None = None) -> pd.DataFrame:
     """Check a price frame and apply the repairs ``repair`` allows; return the normalised, repaired frame.
 
     Every problem found is reported in one :class:`~autotest_lib.errors.DataError`, one line each, naming the
@@ -230,6 +236,8 @@ def validate_prices(frame: pd.DataFrame, repair: RepairOptions | None = None) ->
 
     :param frame: a price frame (normalised by :func:`~autotest_lib.data.frame.normalise_prices` first).
     :param repair: allowed repairs and check thresholds; default :class:`RepairOptions()` (check only).
+    :param calendar: exchange code (e.g. ``"XNYS"``): a session of that calendar missing for a ticker is a gap
+        too, even when no other ticker has it; ``None`` checks against the tickers' union calendar only.
     :raises DataError: a check fails and no allowed repair fixes it.
     """
     repair = repair or RepairOptions()
@@ -282,14 +290,15 @@ def validate_prices(frame: pd.DataFrame, repair: RepairOptions | None = None) ->
         df, jump_problems = _jump_problems(df, repair)
         problems.extend(jump_problems)
 
-    gaps = _gaps(df.drop_duplicates(["ticker", "date"]))
+    gaps = _gaps(df.drop_duplicates(["ticker", "date"]), calendar)
     if len(gaps):
         fillable = gaps["run"] <= repair.ffill_limit
         if fillable.any() and not problems:
             df = _fill(df, gaps.loc[fillable])
+        where = "other tickers have" if calendar is None else f"other tickers or the {calendar} calendar have"
         for ticker, rows in gaps.loc[~fillable].groupby("ticker", sort=True):
             problems.append(
-                f"{ticker} is missing {len(rows)} trading days that other tickers have ({_dates(rows['date'])}), longest run "
+                f"{ticker} is missing {len(rows)} trading days that {where} ({_dates(rows['date'])}), longest run "
                 f"{int(rows['run'].max())} days; fix the source, drop the ticker, or fill runs of up to N days with "
                 f"RepairOptions(ffill_limit=N) (now {repair.ffill_limit})"
             )

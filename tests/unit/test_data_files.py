@@ -227,3 +227,18 @@ def test_broken_long_csv_names_the_file(tmp_path: Path, content: bytes | None, e
         load_prices(["AAPL"], cutoff="2024-09-13", source=BundledSource(path))
     msg = one_line(exc)
     assert str(path) in msg and expected in msg
+
+
+def test_gap_against_the_exchange_calendar(tmp_path: Path) -> None:
+    """One ticker alone has no other tickers to compare with: the NYSE calendar says which sessions it lacks."""
+    folder = copy_vendor(tmp_path)
+    frame = pd.read_csv(folder / "AAPL.csv", dtype=str)
+    frame = frame.loc[~frame["Date"].isin(["06/03/2024", "07/03/2024"])]
+    frame.to_csv(folder / "AAPL.csv", index=False)
+    with pytest.raises(PermanentDataError) as exc:
+        load_prices(["AAPL"], cutoff="2024-09-13", source=vendor(folder))
+    assert "AAPL is missing 2 trading days that other tickers or the XNYS calendar have (2024-03-06 2024-03-07), longest run 2" in str(
+        exc.value
+    )
+    filled = load_prices(["AAPL"], cutoff="2024-09-13", source=vendor(folder, validation={"ffill_limit": 2}))
+    assert len(filled) == 176 and (filled.loc[filled["date"] == "2024-03-07", "volume"] == 0).all()
