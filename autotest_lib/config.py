@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -265,7 +266,11 @@ def source_config(spec: str | Mapping[str, Any]) -> SourceConfig | None:
     try:
         return kinds[kind].model_validate(dict(spec))
     except ValidationError as exc:
-        raise ConfigError(_format_validation("data.source", exc)) from None
+        problems = [
+            f"{'.'.join(['data.source', *(str(p) for p in err['loc'])])}: {str(err['msg']).removeprefix('Value error, ')}"
+            for err in exc.errors()
+        ]
+        raise ConfigError(_URL_PASSWORD.sub(r"\1***@", "; ".join(problems))) from None
 
 
 def source_spec(spec: str | Mapping[str, Any]) -> str:
@@ -515,7 +520,11 @@ def _format_validation(source: str, exc: ValidationError) -> str:
     for err in exc.errors():
         field = ".".join(str(p) for p in err["loc"]) or "(root)"
         parts.append(f"{field}={err.get('input')!r}: {err['msg']}")
-    return f"invalid config {source}: " + "; ".join(parts)
+    return _URL_PASSWORD.sub(r"\1***@", f"invalid config {source}: " + "; ".join(parts))
+
+
+# the password of any URL quoted in a message (e.g. data.source.url): scheme://user:PASSWORD@host
+_URL_PASSWORD = re.compile(r"(://[^:/@\s'\"]*:)[^@\s'\"]+@")
 
 
 DATA_SOURCE_ENV = "AUTOTEST_DATA_SOURCE"

@@ -99,3 +99,10 @@ def test_unreachable_database_is_transient_and_hides_the_password() -> None:
     with pytest.raises(TransientDataError) as exc:
         load_prices(["AAPL"], cutoff="2024-09-13", source=sql(url, table="bars"))
     assert "s3cr3t-pw" not in str(exc.value) and "prices:***@127.0.0.1:1" in str(exc.value) and "will retry" in str(exc.value)
+
+
+def test_config_errors_hide_the_password() -> None:
+    with pytest.raises(ConfigError) as exc:
+        load_preset("demo", {"data": {"source": {"kind": "sql", "url": "postgresql+psycopg2://prices:s3cr3t-pw@db/p", "columns": COLUMNS}}})
+    assert "s3cr3t-pw" not in str(exc.value) and "prices:***@db" in str(exc.value)
+    assert "data.source: give exactly one of table or query" in str(exc.value)
