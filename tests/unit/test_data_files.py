@@ -242,3 +242,11 @@ def test_gap_against_the_exchange_calendar(tmp_path: Path) -> None:
     )
     filled = load_prices(["AAPL"], cutoff="2024-09-13", source=vendor(folder, validation={"ffill_limit": 2}))
     assert len(filled) == 176 and (filled.loc[filled["date"] == "2024-03-07", "volume"] == 0).all()
+
+
+def test_folder_of_parquet_files_plain_and_gzipped(tmp_path: Path) -> None:
+    rows = pd.read_parquet(FIXTURES / "long.parquet")
+    rows.loc[rows["Symbol"] == "AAPL"].drop(columns="Symbol").to_parquet(tmp_path / "aapl.parquet")  # the name is the ticker
+    (tmp_path / "SPY.parquet.gz").write_bytes(gzip.compress(rows.loc[rows["Symbol"] == "SPY"].to_parquet()))
+    got = load_prices(["AAPL", "SPY"], cutoff="2024-09-13", source=long(tmp_path))
+    pd.testing.assert_frame_equal(got, bundled(["AAPL", "SPY"]))
