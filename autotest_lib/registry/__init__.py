@@ -19,6 +19,7 @@ from autotest_lib.registry.db import (
     resolve_db_url,
 )
 from autotest_lib.registry.errors import RegistryError, SchemaError, UnknownModelError, UnknownWeekError
+from autotest_lib.registry.kinds import EventKind, ModelStatus, PickKind, Role, WeekStatus
 from autotest_lib.registry.migrate import current_revision, downgrade, head_revision, schema_diff, upgrade
 from autotest_lib.registry.models import MODEL_STATUSES, ROLES, WEEK_STATUSES
 from autotest_lib.registry.records import (
@@ -48,19 +49,24 @@ __all__ = [
     "ChampionRecord",
     "ChampionStint",
     "EvaluationRecord",
+    "EventKind",
     "EventRecord",
     "ImprovementReport",
     "ImprovementStat",
     "LeaderboardRow",
     "LineageStore",
     "ModelRecord",
+    "ModelStatus",
+    "PickKind",
     "RegistryError",
+    "Role",
     "SchemaError",
     "TrainingRunRecord",
     "TrendPoint",
     "UnknownModelError",
     "UnknownWeekError",
     "WeekRecord",
+    "WeekStatus",
     "as_date",
     "current_revision",
     "default_sqlite_url",

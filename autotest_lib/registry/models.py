@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from autotest_lib.registry.kinds import ModelStatus, Role, WeekStatus
+
 __all__ = [
     "MODEL_STATUSES",
     "ROLES",
@@ -27,12 +29,12 @@ __all__ = [
     "WeekRow",
 ]
 
-ROLES = ("explorer", "refiner", "champion", "pbt")
-"""How a model came to be: new explorer, continued top model, continued champion, PBT exploit/explore."""
-MODEL_STATUSES = ("planned", "active", "archived", "retired", "rolled_back", "failed")
-"""Life cycle of a model: planned -> active (bundle written) -> archived (kept) / retired (pruned); rolled_back, failed."""
-WEEK_STATUSES = ("planned", "running", "done", "failed")
-"""Life cycle of a weekly run."""
+ROLES: tuple[str, ...] = tuple(r.value for r in Role)
+"""How a model came to be (:class:`~autotest_lib.registry.kinds.Role`)."""
+MODEL_STATUSES: tuple[str, ...] = tuple(s.value for s in ModelStatus)
+"""Life cycle of a model (:class:`~autotest_lib.registry.kinds.ModelStatus`)."""
+WEEK_STATUSES: tuple[str, ...] = tuple(s.value for s in WeekStatus)
+"""Life cycle of a weekly run (:class:`~autotest_lib.registry.kinds.WeekStatus`)."""
 
 JSONType = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 MODEL_ID = sa.String(128)
