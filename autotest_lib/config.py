@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -47,6 +47,7 @@ __all__ = [
     "include_dir",
     "list_presets",
     "load_preset",
+    "run_preset",
     "scaled",
     "source_config",
     "source_spec",
@@ -595,3 +596,27 @@ def scaled(preset: Preset, factor: float) -> Preset:
         for role in ("explorers", "refiners", "champion")
     }
     return preset.model_copy(update=update)
+
+
+def run_preset(name: str, *, seed: int, tickers: Sequence[str] | None = None, timesteps_scale: float = 1.0) -> Preset:
+    """The preset a DAG run uses: ``name`` with the run's params applied.
+
+    - ``seed`` replaces the preset's seed;
+    - ``tickers`` (when given) replaces the universe; ``tickers_per_model`` and, when the curriculum is on,
+      every stage's ticker range shrink to fit it;
+    - ``timesteps_scale`` multiplies every role's timesteps (see :func:`scaled`).
+    """
+    overrides: dict[str, Any] = {"seed": seed}
+    if tickers:
+        n = len(tickers)
+        base = load_preset(name)
+        lo, hi = base.data.tickers_per_model
+        overrides["data"] = {"universe": list(tickers), "tickers_per_model": [min(lo, n), min(hi, n)]}
+        if base.curriculum.explorer_share > 0:  # curriculum stages shrink to the overridden universe too
+            overrides["curriculum"] = {
+                "stages": [
+                    s.model_dump(mode="json") | {"tickers": [min(s.tickers[0], n), min(s.tickers[1], n)]} for s in base.curriculum.stages
+                ]
+            }
+    preset = load_preset(name, overrides)
+    return scaled(preset, float(timesteps_scale)) if timesteps_scale != 1 else preset

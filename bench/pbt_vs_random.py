@@ -45,9 +45,9 @@ from autotest_lib.data import load_market
 from autotest_lib.evaluate import backtest, policy_from_model, score
 from autotest_lib.pbt.exploit import next_generation
 from autotest_lib.pbt.population import RoundPlan, advance_plan, initial_plan
-from autotest_lib.pbt.tasks import member_spec
+from autotest_lib.runs import WeekContext, week_windows
+from autotest_lib.tasks.pbt import member_spec
 from autotest_lib.train import load_model, spec_hash, train
-from autotest_lib.weekly.windows import week_windows
 
 CUTOFF = dt.date(2024, 6, 2)
 TEST_END = dt.date(2024, 9, 1)
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "tickers": tickers,
             "cutoff": CUTOFF,
             "val_start": windows.validation_start,
-            "run": {"cutoff": CUTOFF.isoformat(), "windows": windows.as_dict()},
+            "run": WeekContext(cutoff=CUTOFF, preset=preset.name, windows=windows, home=Path("var")),
             "work": Path(tmp),
             "train_market": load_market(tickers, start=windows.train_start, cutoff=windows.train_end, feature_set=fs, source=src),
             "val_market": load_market(tickers, start=windows.validation_start, cutoff=CUTOFF, feature_set=fs, source=src),

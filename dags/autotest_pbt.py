@@ -3,7 +3,7 @@ training pool), scores them on the validation window, then the bottom quantile c
 copies of the top quantile. Every step is recorded in the lineage registry (role ``pbt``, ``pbt_round`` and
 ``pbt_exploit`` events); next week's run continues the same population on the new cutoff.
 
-Thin by design: each task calls one function of ``autotest_lib.pbt.tasks``; heavy imports happen inside the
+Thin by design: each task calls one function of ``autotest_lib.tasks.pbt``; heavy imports happen inside the
 tasks. The DAG unrolls ``MAX_ROUNDS`` round groups so each round is its own group in the UI; a run performs
 ``rounds`` of them (param, default the preset's ``pbt.rounds_per_run``); ``skip_unused_rounds`` skips the rest.
 A run that died part-way, re-run, skips the rounds already recorded and resumes in the one it reached; a
@@ -43,15 +43,15 @@ ROUND_TASKS = ("members", "train_member", "evaluate_round", "exploit_explore")
 def autotest_pbt() -> None:
     @task
     def migrate_lineage_db() -> dict:
-        from autotest_lib.weekly import tasks
+        from autotest_lib.runs import migrate
 
-        return tasks.migrate()
+        return migrate()
 
     @task
     def start_run(**context) -> dict:
-        from autotest_lib.pbt import tasks
+        from autotest_lib.tasks import pbt
 
-        return tasks.start(context["params"], context.get("data_interval_end"), max_rounds=MAX_ROUNDS)
+        return pbt.start(context["params"], context.get("data_interval_end"), max_rounds=MAX_ROUNDS)
 
     @task
     def skip_unused_rounds(run: dict) -> dict:
@@ -67,36 +67,36 @@ def autotest_pbt() -> None:
     def members(run: dict, index: int) -> list[str]:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from autotest_lib.pbt import tasks
+        from autotest_lib.tasks import pbt
 
-        ids = tasks.round_members(run, index)
+        ids = pbt.round_members(run, index)
         if ids is None:
             raise AirflowSkipException(f"this run performs {run['rounds']} round(s); round group {index} is not needed")
         return ids
 
     @task(pool=TRAINING_POOL, max_active_tis_per_dagrun=None)
     def train_member(run: dict, model_id: str) -> dict:
-        from autotest_lib.pbt import tasks
+        from autotest_lib.tasks import pbt
 
-        return tasks.train_member(run, model_id)
+        return pbt.train_member(run, model_id)
 
     @task
     def evaluate_round(run: dict, index: int) -> dict | None:
-        from autotest_lib.pbt import tasks
+        from autotest_lib.tasks import pbt
 
-        return tasks.evaluate_round(run, index)
+        return pbt.evaluate_round(run, index)
 
     @task
     def exploit_explore(run: dict, index: int) -> dict | None:
-        from autotest_lib.pbt import tasks
+        from autotest_lib.tasks import pbt
 
-        return tasks.exploit(run, index)
+        return pbt.exploit(run, index)
 
     @task(trigger_rule=TriggerRule.NONE_FAILED)
     def finish_run(run: dict) -> dict:
-        from autotest_lib.pbt import tasks
+        from autotest_lib.tasks import pbt
 
-        return tasks.finish(run)
+        return pbt.finish(run)
 
     migrated = migrate_lineage_db()
     run = start_run()

@@ -1,7 +1,7 @@
 """AUTOTEST weekly retraining: ingest -> plan -> train (explorers, refiners, champion) -> backtest -> select
 -> paper-trade orders -> report.
 
-Thin by design: every task reads its params, calls one function of ``autotest_lib.weekly.tasks`` and
+Thin by design: every task reads its params, calls one function of ``autotest_lib.tasks.weekly`` and
 returns a small JSON dict. Heavy imports (torch, pandas, SB3) happen inside the tasks, so parsing this file
 is cheap. XCom carries model ids and paths only. The week's cutoff is the run's ``data_interval_end``, so a
 backfilled week sees exactly the prices it would have seen live.
@@ -39,27 +39,27 @@ from autotest_lib.dag_defaults import DEFAULT_ARGS, START_DATE, TRAINING_POOL, p
 def autotest_weekly() -> None:
     @task
     def migrate_lineage_db() -> dict:
-        from autotest_lib.weekly import tasks
+        from autotest_lib.runs import migrate
 
-        return tasks.migrate()
+        return migrate()
 
     @task
     def start_week(**context) -> dict:
-        from autotest_lib.weekly import tasks
+        from autotest_lib.tasks import weekly
 
-        return tasks.start_week(context["params"], context.get("data_interval_end"))
+        return weekly.start_week(context["params"], context.get("data_interval_end"))
 
     @task
     def ingest_prices(week: dict) -> dict:
-        from autotest_lib.weekly import tasks
+        from autotest_lib.tasks import weekly
 
-        return tasks.ingest(week)
+        return weekly.ingest(week)
 
     @task
     def plan_week(week: dict) -> dict:
-        from autotest_lib.weekly import tasks
+        from autotest_lib.tasks import weekly
 
-        return tasks.plan(week)
+        return weekly.plan(week)
 
     @task
     def model_ids(plan: dict, role: str) -> list[str]:
@@ -67,39 +67,39 @@ def autotest_weekly() -> None:
 
     @task(pool=TRAINING_POOL, max_active_tis_per_dagrun=None)
     def train_model(week: dict, model_id: str) -> dict:
-        from autotest_lib.weekly import tasks
+        from autotest_lib.tasks import weekly
 
-        return tasks.train_one(week, model_id)
+        return weekly.train_one(week, model_id)
 
     @task(trigger_rule="all_done")
     def collect_candidates(week: dict) -> list[str]:
-        from autotest_lib.weekly import tasks
+        from autotest_lib.tasks import weekly
 
-        return tasks.candidates(week)
+        return weekly.candidates(week)
 
     @task
     def backtest_model(week: dict, model_id: str) -> dict:
-        from autotest_lib.weekly import tasks
+        from autotest_lib.tasks import weekly
 
-        return tasks.backtest_one(week, model_id)
+        return weekly.backtest_one(week, model_id)
 
     @task(trigger_rule="all_done")
     def select_models(week: dict) -> dict:
-        from autotest_lib.weekly import tasks
+        from autotest_lib.tasks import weekly
 
-        return tasks.select(week)
+        return weekly.select(week)
 
     @task
     def prepare_paper_trades(week: dict, selection: dict) -> dict:
-        from autotest_lib.weekly import tasks
+        from autotest_lib.tasks import weekly
 
-        return tasks.paper_trades(week)
+        return weekly.paper_trades(week)
 
     @task
     def write_report(week: dict, orders: dict) -> dict:
-        from autotest_lib.weekly import tasks
+        from autotest_lib.tasks import weekly
 
-        return tasks.report(week)
+        return weekly.report(week)
 
     migrated = migrate_lineage_db()
     week = start_week()

@@ -4,11 +4,10 @@
   and a seeded generator;
 - ``population.py``: member ids, round plans, and the population state read back from the registry
   (``pbt_round`` / ``pbt_exploit`` events), member histories and hyperparameter trajectories;
-- ``tasks.py``: the functions the ``autotest_pbt`` DAG calls;
-- ``cli.py``: ``autotest pbt history`` / ``autotest pbt trajectories``;
-- ``report.py``: the PBT section of the weekly report.
+- ``run.py``: :class:`PBTRun`, a run of the ``autotest_pbt`` DAG (its week, population and rounds).
 
-See ``docs/PBT.md``.
+The DAG's task functions are in :mod:`autotest_lib.tasks.pbt`, the report section in :mod:`autotest_lib.report.pbt`,
+the ``autotest pbt`` commands in :mod:`autotest_lib.cli.pbt`. See ``docs/PBT.md``.
 """
 
 from autotest_lib.pbt.exploit import Replacement, next_generation, quantile_count, rank_members
@@ -26,12 +25,15 @@ from autotest_lib.pbt.population import (
     superseded_versions,
     trajectories,
 )
+from autotest_lib.pbt.run import DEFAULT_POPULATION, PBTRun
 
 __all__ = [
+    "DEFAULT_POPULATION",
     "EXPLOIT_EVENT",
     "ROUND_EVENT",
     "HistoryEvent",
     "MemberPlan",
+    "PBTRun",
     "Replacement",
     "RoundPlan",
     "TrajectoryPoint",

@@ -13,7 +13,7 @@ backtest series the weekly backtest task saved as ``<week_dir>/backtests/<model_
 7. lineage of the champion (root -> champion: steps, learning rate, score per generation);
 8. training curves of the week's runs;
 9. population-based training: each population's scores and learning rates over rounds, and its exploits
-   (:mod:`autotest_lib.pbt.report`);
+   (:mod:`autotest_lib.report.pbt`);
 10. events of the week (rollbacks, archive prunes, promotions).
 
 Only rows of weeks up to the report's week are shown, so a backfilled week reads as it did at the time
@@ -380,7 +380,7 @@ def _regimes(store: LineageStore, day: dt.date, week_dir: Path, out_dir: Path, p
 
 
 def _pbt(store: LineageStore, day: dt.date, out_dir: Path) -> str:
-    from autotest_lib.pbt.report import pbt_section
+    from autotest_lib.report.pbt import pbt_section
 
     return pbt_section(store, day, out_dir)
 

@@ -22,15 +22,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from autotest_lib.config import Preset, RoleBudget
+from autotest_lib.runs import WeekWindows, week_windows
 from autotest_lib.train.search_space import sample_hyperparameters
 from autotest_lib.train.spec import TrainSpec
-from autotest_lib.weekly.windows import WeekWindows, week_windows
 
 __all__ = ["WeekPlan", "config_hash", "model_id_for", "plan_week", "slot_seed"]
 
@@ -278,8 +277,3 @@ def previous_evaluated_week(store: Any, week: dt.date) -> dt.date | None:
         if record.week < week and store.evaluations(week=record.week, window="validation"):
             return record.week
     return None
-
-
-def bundle_dir(home: Path, week: dt.date, model_id: str) -> Path:
-    """Where a week's model trains and leaves its bundle: ``<home>/runs/<week>/models/<model_id>``."""
-    return home / "runs" / week.isoformat() / "models" / model_id

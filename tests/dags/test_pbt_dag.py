@@ -124,7 +124,7 @@ def test_next_week_continues_the_same_population_on_the_later_cutoff(pbt) -> Non
 
 
 def test_member_history_and_trajectories_through_the_cli(pbt, capsys) -> None:
-    from autotest_lib.pbt.cli import register
+    from autotest_lib.cli.pbt import register
     from autotest_lib.pbt.population import member_history
 
     store = pbt["store"]
@@ -183,7 +183,7 @@ def test_pbt_dag_shape_and_cheap_import(tmp_path) -> None:
 
 
 def test_report_section_plots_scores_and_learning_rates_and_lists_the_exploits(pbt, tmp_path) -> None:
-    from autotest_lib.pbt.report import pbt_section
+    from autotest_lib.report.pbt import pbt_section
 
     store = pbt["store"]
     fragment = pbt_section(store, WEEK2, tmp_path)

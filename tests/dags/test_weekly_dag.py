@@ -120,7 +120,7 @@ def test_curriculum_models_climb_stages_with_promotions_recorded(pipeline) -> No
 def test_every_window_derives_from_the_cutoff_and_is_recorded(pipeline) -> None:
     """Fresh models train on the whole trailing window; continued ones draw 70% of episodes from its recent part."""
     from autotest_lib.config import load_preset
-    from autotest_lib.weekly.windows import week_windows
+    from autotest_lib.runs import week_windows
 
     store, preset = pipeline["store"], load_preset("demo")
     for week in WEEKS:

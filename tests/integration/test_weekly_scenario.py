@@ -12,8 +12,8 @@ import torch
 
 from autotest_lib.data import load_market
 from autotest_lib.registry import LineageStore
+from autotest_lib.tasks import weekly as tasks
 from autotest_lib.train import load_model, verify_bundle, write_bundle
-from autotest_lib.weekly import tasks
 
 pytestmark = pytest.mark.postgres
 

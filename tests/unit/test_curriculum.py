@@ -93,9 +93,9 @@ def test_demo_plan_gives_one_explorer_slot_to_the_curriculum(tmp_path: Path) -> 
 
 
 def test_ticker_override_shrinks_the_stages() -> None:
-    from autotest_lib.weekly.tasks import preset_for
+    from autotest_lib.config import run_preset
 
-    preset = preset_for({"preset": "demo", "tickers": ["AAPL", "KO", "V"], "seed": 0, "timesteps_scale": 1.0})
+    preset = run_preset("demo", seed=0, tickers=["AAPL", "KO", "V"])
     assert [s.tickers for s in preset.curriculum.stages] == [(1, 1), (2, 3), (3, 3), (3, 3)]
     assert preset.curriculum.stages[2].max_weight == 0.35
 
@@ -154,8 +154,8 @@ def _tiny_preset(include: Path) -> None:
 def weeks(tmp_path_factory, request) -> dict:
     """Three weeks of the weekly tasks with one curriculum slot; weights captured around each promotion."""
     from autotest_lib.registry import LineageStore, upgrade
+    from autotest_lib.tasks import weekly as tasks
     from autotest_lib.train import TrainSpec, load_model
-    from autotest_lib.weekly import tasks
 
     base = tmp_path_factory.mktemp("curriculum")
     _tiny_preset(base / "include")
@@ -172,7 +172,7 @@ def weeks(tmp_path_factory, request) -> dict:
             for model_id in ids["explorer"]:
                 tasks.train_one(week, model_id)
             with LineageStore(url) as store:
-                plan = tasks._week_plan(store, week)
+                plan = tasks._week_plan(store, day)
                 for promo in plan.promotions:
                     spec = plan.by_id()[promo["model_id"]]
                     captured[day] = {
@@ -238,7 +238,7 @@ def test_weights_are_carried_over_not_reinitialised(weeks: dict) -> None:
 
 
 def test_windows_and_per_regime_evaluations_are_recorded(weeks: dict) -> None:
-    from autotest_lib.weekly.windows import week_windows
+    from autotest_lib.runs import week_windows
 
     store = weeks["store"]
     for day in WEEKS:

@@ -14,13 +14,13 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from autotest_lib.config import load_preset
 from autotest_lib.pbt.population import MemberPlan, RoundPlan, member_id
-from autotest_lib.pbt.tasks import member_spec
+from autotest_lib.runs import WeekContext, week_windows
+from autotest_lib.tasks.pbt import member_spec
 from autotest_lib.train import load_model, train
-from autotest_lib.weekly.windows import week_windows
 
 PRESET = load_preset("demo")
 CUTOFF = dt.date(2024, 9, 8)
-RUN = {"cutoff": CUTOFF.isoformat(), "windows": week_windows(CUTOFF, PRESET).as_dict()}
+RUN = WeekContext(cutoff=CUTOFF, preset="demo", windows=week_windows(CUTOFF, PRESET), home=Path("var"))
 TICKERS = ("AAPL", "JPM", "KO")
 WINNER = PRESET.ppo.model_copy(update={"learning_rate": 3e-4, "clip_range": 0.2, "ent_coef": 1e-3})
 # the explore step's x1.2 / x0.8 / x1.2 of the winner's values

@@ -20,7 +20,7 @@ import pytest
 from autotest_lib.config import Preset, load_preset
 from autotest_lib.registry import LineageStore
 from autotest_lib.report import EQUITY_PNG, REGIMES_PNG, TRAINING_PNG, write_weekly_report
-from autotest_lib.weekly.windows import week_windows
+from autotest_lib.runs import week_windows
 
 W1, W2 = dt.date(2023, 12, 31), dt.date(2024, 1, 7)
 UNIVERSE = ["AAPL", "MSFT", "JPM", "KO", "WMT", "V"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from autotest_lib.errors import PermanentDataError, is_permanent
-from autotest_lib.weekly import tasks
+from autotest_lib.tasks import weekly as tasks
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "user_prices"
 LONG = {"date": "Day", "ticker": "Symbol", "open": "O", "high": "H", "low": "L", "close": "C", "adj_close": "AdjC", "volume": "Vol"}

@@ -9,7 +9,8 @@ import logging
 import pytest
 
 from autotest_lib.errors import ConfigError
-from autotest_lib.weekly import tasks
+from autotest_lib.runs import WeekContext
+from autotest_lib.tasks import weekly as tasks
 
 
 @pytest.fixture(autouse=True)
@@ -27,7 +28,7 @@ def test_cutoff_is_the_data_interval_end(home) -> None:
 
 
 def test_manual_run_without_logical_date_uses_last_completed_week(caplog) -> None:
-    with caplog.at_level(logging.WARNING, logger="autotest_lib.weekly.tasks"):
+    with caplog.at_level(logging.WARNING, logger="autotest_lib.runs.context"):
         week = tasks.start_week({"preset": "demo"}, None, today=dt.date(2024, 9, 12))
     assert week["cutoff"] == "2024-09-08"
     assert "last completed week" in caplog.text
@@ -40,5 +41,5 @@ def test_params_are_checked_against_the_preset() -> None:
     with pytest.raises(ConfigError, match="timesteps_scale"):
         tasks.start_week({"preset": "demo", "timesteps_scale": -1}, end)
     week = tasks.start_week({"preset": "demo", "tickers": ["KO", "AAPL"]}, end)
-    preset = tasks.preset_for(week)
+    preset = WeekContext.from_xcom(week).load_preset()
     assert preset.data.universe == ("KO", "AAPL") and preset.data.tickers_per_model == (2, 2)

@@ -2,8 +2,8 @@
 
 Every reading command prints an aligned table, or JSON with ``--json``; ``--db URL`` picks the lineage
 database (else ``AUTOTEST_DB_URL``, the Airflow connection ``autotest_lineage``, or ``var/lineage.sqlite``).
-Errors print one line to stderr and exit with status 2. Heavy imports (SQLAlchemy, pydantic) happen inside
-the commands, so ``autotest --help`` is instant.
+Errors print one line to stderr and exit with status 2. Table and JSON helpers: :mod:`autotest_lib.cli.tables`;
+``autotest pbt ...``: :mod:`autotest_lib.cli.pbt`.
 
     autotest db upgrade                      # alembic upgrade head
     autotest budget recommended              # steps per role of a preset
@@ -18,85 +18,22 @@ import datetime as dt
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
+
+from autotest_lib.cli.pbt import register as register_pbt
+from autotest_lib.cli.tables import CliError, emit, format_table, open_store, parse_date, reader_options
+from autotest_lib.config import budget_split, load_preset
+from autotest_lib.errors import AutotestError
+from autotest_lib.registry import current_revision, head_revision, mask_url, resolve_db_url, schema_diff, upgrade
+from autotest_lib.runs import WeekPaths, autotest_home
 
 __all__ = ["build_parser", "format_table", "main"]
-
-
-class CliError(Exception):
-    """A user error: printed as one line, exit status 2."""
-
-
-# -- output -------------------------------------------------------------------------------------------------
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 1e6 else f"{value:.4g}"
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    return str(value)
-
-
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """Rows as an aligned text table: numbers right-aligned, everything else left; None shows as ``-``.
-
-    :param headers: column titles.
-    :param rows: one sequence of cell values per row, as long as ``headers``.
-    """
-    cells = [[_cell(v) for v in row] for row in rows]
-    numeric = [
-        bool(rows) and all((isinstance(row[i], (int, float)) and not isinstance(row[i], bool)) or row[i] is None for row in rows)
-        for i in range(len(headers))
-    ]
-    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
-
-    def line(values: Sequence[str]) -> str:
-        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True)).rstrip()
-
-    out = [line(headers), line(["-" * w for w in widths])]
-    out.extend(line(r) for r in cells)
-    if not rows:
-        out.append("(none)")
-    return "\n".join(out)
-
-
-def _emit(args: argparse.Namespace, payload: Any, render: Callable[[], str]) -> int:
-    if args.json:
-        from autotest_lib.registry.records import jsonable
-
-        print(json.dumps(jsonable(payload), indent=2, sort_keys=False))
-    else:
-        print(render())
-    return 0
-
-
-def _date(value: str | None, name: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise CliError(f"{name} {value!r} is not a date; use YYYY-MM-DD, e.g. 2024-09-08") from None
-
-
-def _store(args: argparse.Namespace) -> Any:
-    from autotest_lib.registry import LineageStore
-
-    return LineageStore(args.db)
 
 
 # -- commands -----------------------------------------------------------------------------------------------
 
 
 def _cmd_db(args: argparse.Namespace) -> int:
-    from autotest_lib.registry import current_revision, head_revision, mask_url, resolve_db_url, schema_diff, upgrade
-
     url = resolve_db_url(args.db)
     if args.db_command == "upgrade":
         rev = upgrade(url, args.revision)
@@ -119,8 +56,6 @@ def _cmd_db(args: argparse.Namespace) -> int:
 
 
 def _cmd_budget(args: argparse.Namespace) -> int:
-    from autotest_lib.config import budget_split, load_preset
-
     split = budget_split(load_preset(args.preset))
     if args.json:
         print(json.dumps(split.as_dict(), indent=2))
@@ -130,7 +65,7 @@ def _cmd_budget(args: argparse.Namespace) -> int:
 
 
 def _cmd_lineage(args: argparse.Namespace) -> int:
-    with _store(args) as store:
+    with open_store(args) as store:
         steps = store.ancestry(args.model_id)
 
     def render() -> str:
@@ -158,12 +93,12 @@ def _cmd_lineage(args: argparse.Namespace) -> int:
         headers = ["gen", "model_id", "role", "status", "week", "steps_added", "total_steps", "score", "hyperparameter changes"]
         return title + "\n" + format_table(headers, rows)
 
-    return _emit(args, steps, render)
+    return emit(args, steps, render)
 
 
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
-    week = _date(args.week, "--week")
-    with _store(args) as store:
+    week = parse_date(args.week, "--week")
+    with open_store(args) as store:
         week = week or store.latest_evaluated_week(args.window)
         rows = store.leaderboard(week, args.window, limit=args.limit) if week else ()
 
@@ -172,34 +107,30 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
         body = [[r.rank, r.model_id, r.role, r.generation, r.parent_id, r.status, r.score, r.n_trials] for r in rows]
         return title + "\n" + format_table(["rank", "model_id", "role", "gen", "parent", "status", "score", "trials"], body)
 
-    return _emit(args, {"week": week, "window": args.window, "rows": rows}, render)
+    return emit(args, {"week": week, "window": args.window, "rows": rows}, render)
 
 
 def _cmd_week(args: argparse.Namespace) -> int:
     """Where one week's outputs are, and what it decided."""
-    from pathlib import Path
-
-    from autotest_lib.registry import mask_url, resolve_db_url
-
-    week = _date(args.week, "week")
-    home = Path(os.environ.get("AUTOTEST_HOME", "var")).resolve()
-    out = home / "runs" / week.isoformat()
-    with _store(args) as store:
+    week = parse_date(args.week, "week")
+    assert week is not None  # a required argument
+    paths = WeekPaths(autotest_home(), week)
+    with open_store(args) as store:
         record = store.get_week(week)
         if record is None:
             raise CliError(f"week {week} is not in {mask_url(resolve_db_url(args.db))}; run the DAG for it first")
         champion = store.current_champion(before_week=week + dt.timedelta(days=1))
         board = store.leaderboard(week)
-    selection = out / "selection.json"
+    selection = paths.selection
     payload = {
         "week": week,
         "status": record.status,
         "preset": record.preset,
         "lineage_db": mask_url(resolve_db_url(args.db)),
-        "report": str(out / "report" / "index.html"),
-        "orders_csv": str(out / "orders" / "orders.csv"),
-        "orders_json": str(out / "orders" / "orders.json"),
-        "archive": str(home / "archive"),
+        "report": str(paths.report / "index.html"),
+        "orders_csv": str(paths.orders / "orders.csv"),
+        "orders_json": str(paths.orders / "orders.json"),
+        "archive": str(paths.archive),
         "champion": champion.model_id if champion else None,
         "champion_rule": champion.rule if champion else None,
         "selection": json.loads(selection.read_text()) if selection.is_file() else None,
@@ -216,11 +147,11 @@ def _cmd_week(args: argparse.Namespace) -> int:
         lines.append(format_table(["rank", "model_id", "role", "gen", "parent", "status", "score"], body))
         return "\n".join(lines)
 
-    return _emit(args, payload, render)
+    return emit(args, payload, render)
 
 
 def _cmd_champions(args: argparse.Namespace) -> int:
-    with _store(args) as store:
+    with open_store(args) as store:
         history, stints = store.champion_history(), store.champion_longevity()
 
     def render() -> str:
@@ -232,11 +163,11 @@ def _cmd_champions(args: argparse.Namespace) -> int:
         )
         return f"champion history\n{top}\n\nlongevity\n{bottom}"
 
-    return _emit(args, {"history": history, "longevity": stints}, render)
+    return emit(args, {"history": history, "longevity": stints}, render)
 
 
 def _cmd_improvement(args: argparse.Namespace) -> int:
-    with _store(args) as store:
+    with open_store(args) as store:
         report = store.generation_improvement(args.window)
 
     def render() -> str:
@@ -245,23 +176,23 @@ def _cmd_improvement(args: argparse.Namespace) -> int:
         title = f"children beating their parent ({args.window}, same week)"
         return title + "\n" + format_table(["generation", "children", "improved", "share"], rows)
 
-    return _emit(args, report, render)
+    return emit(args, report, render)
 
 
 def _cmd_trend(args: argparse.Namespace) -> int:
-    with _store(args) as store:
+    with open_store(args) as store:
         points = store.weekly_trend(args.window)
 
     def render() -> str:
         rows = [[p.week, p.model_id, p.best_score, p.change, p.n_models] for p in points]
         return f"best {args.window} score per week\n" + format_table(["week", "best model", "score", "change", "models"], rows)
 
-    return _emit(args, points, render)
+    return emit(args, points, render)
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    week = _date(args.week, "--week")
-    with _store(args) as store:
+    week = parse_date(args.week, "--week")
+    with open_store(args) as store:
         models = store.list_models(status=args.status, role=args.role, week=week)
 
     def render() -> str:
@@ -270,7 +201,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
         ]
         return format_table(["model_id", "role", "status", "gen", "parent", "root", "week", "steps"], rows)
 
-    return _emit(args, models, render)
+    return emit(args, models, render)
 
 
 # -- parser -------------------------------------------------------------------------------------------------
@@ -278,15 +209,10 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``autotest`` argument parser (one sub-command per question)."""
-    from_db = argparse.ArgumentParser(add_help=False)
-    from_db.add_argument(
-        "--db", metavar="URL", help="lineage database URL (default: AUTOTEST_DB_URL, Airflow connection, var/lineage.sqlite)"
-    )
-    as_json = argparse.ArgumentParser(add_help=False)
-    as_json.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    reader = reader_options()
+    from_db, as_json = reader
     window = argparse.ArgumentParser(add_help=False)
     window.add_argument("--window", default="validation", help="evaluation window name (default: validation)")
-    reader = [from_db, as_json]
 
     parser = argparse.ArgumentParser(prog="autotest", description="AUTOTEST: weekly PPO retraining with lineage.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -330,8 +256,6 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--role", help="explorer, refiner, champion or pbt")
     models.add_argument("--week", help="created in this week (YYYY-MM-DD)")
     models.set_defaults(func=_cmd_models)
-    from autotest_lib.pbt.cli import register as register_pbt
-
     register_pbt(sub)
     return parser
 
@@ -360,8 +284,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _is_user_error(exc: Exception) -> bool:
     """Errors that mean 'wrong input or unreachable database', not a bug: reported in one line."""
-    from autotest_lib.errors import AutotestError
-
     if isinstance(exc, (CliError, AutotestError, ValueError, LookupError)):
         return True
     return type(exc).__module__.startswith("sqlalchemy.exc") and type(exc).__name__ in (
@@ -369,7 +291,3 @@ def _is_user_error(exc: Exception) -> bool:
         "ArgumentError",
         "NoSuchModuleError",
     )
-
-
-if __name__ == "__main__":
-    sys.exit(main())

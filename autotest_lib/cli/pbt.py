@@ -4,46 +4,26 @@
     autotest pbt history pbt-main-m03-r005 --follow-copies   # the weights' chain, through every copy
     autotest pbt trajectories --population main  # score, learning rate, clip range, entropy per round and slot
 
-Wired into the main parser by ``autotest_lib.cli.build_parser`` calling :func:`register`. Both commands take
+Wired into the main parser by :func:`autotest_lib.cli.build_parser` calling :func:`register`. Both commands take
 ``--json`` and ``--db URL`` like every other reading command.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
+from autotest_lib.cli.tables import emit, format_table, open_store, reader_options
+from autotest_lib.pbt.population import HistoryEvent, member_history, populations, trajectories
+
 __all__ = ["register"]
-
-
-def _store(args: argparse.Namespace) -> Any:
-    from autotest_lib.registry import LineageStore
-
-    return LineageStore(args.db)
-
-
-def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    from autotest_lib.cli import format_table
-
-    return format_table(headers, rows)
-
-
-def _emit(args: argparse.Namespace, payload: Any, render: Any) -> int:
-    if args.json:
-        from autotest_lib.registry.records import jsonable
-
-        print(json.dumps(jsonable(payload), indent=2))
-    else:
-        print(render())
-    return 0
 
 
 def _short(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def _describe(event: Any) -> str:
+def _describe(event: HistoryEvent) -> str:
     d = event.detail
     if event.event == "train":
         parent = f" from {d['parent_id']}" if d.get("parent_id") else " (new)"
@@ -57,23 +37,19 @@ def _describe(event: Any) -> str:
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
-    from autotest_lib.pbt.population import member_history
-
-    with _store(args) as store:
+    with open_store(args) as store:
         events = member_history(store, args.member, follow_copies=args.follow_copies)
 
     def render() -> str:
         rows = [[e.round, e.week, e.event, e.model_id, e.detail.get("score") if e.event == "train" else None, _describe(e)] for e in events]
         kind = "weights through copies" if args.follow_copies else "slot"
-        return f"history of {args.member} ({kind})\n" + _table(["round", "week", "event", "model", "score", "detail"], rows)
+        return f"history of {args.member} ({kind})\n" + format_table(["round", "week", "event", "model", "score", "detail"], rows)
 
-    return _emit(args, {"member": args.member, "follow_copies": args.follow_copies, "events": [e.to_dict() for e in events]}, render)
+    return emit(args, {"member": args.member, "follow_copies": args.follow_copies, "events": [e.to_dict() for e in events]}, render)
 
 
 def _cmd_trajectories(args: argparse.Namespace) -> int:
-    from autotest_lib.pbt.population import populations, trajectories
-
-    with _store(args) as store:
+    with open_store(args) as store:
         names = [args.population] if args.population else populations(store)
         points = [p for name in names for p in trajectories(store, name)]
     if args.population and not points:
@@ -109,9 +85,9 @@ def _cmd_trajectories(args: argparse.Namespace) -> int:
             "copied_from",
             "replaced",
         ]
-        return "PBT hyperparameter trajectories (replaced = continued from a copy after this round)\n" + _table(headers, rows)
+        return "PBT hyperparameter trajectories (replaced = continued from a copy after this round)\n" + format_table(headers, rows)
 
-    return _emit(args, [p.to_dict() for p in points], render)
+    return emit(args, [p.to_dict() for p in points], render)
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -120,19 +96,15 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     :param subparsers: the object returned by ``parser.add_subparsers()`` of the main parser.
     :returns: the ``pbt`` parser.
     """
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--db", metavar="URL", help="lineage database URL (default: AUTOTEST_DB_URL, Airflow connection, var/lineage.sqlite)"
-    )
-    common.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    common = reader_options()
 
     pbt = subparsers.add_parser("pbt", help="population-based training: member histories and hyperparameter trajectories")
     sub = pbt.add_subparsers(dest="pbt_command", required=True, metavar="ACTION")
-    history = sub.add_parser("history", parents=[common], help="a member's chain of train / copy-from / mutate events")
+    history = sub.add_parser("history", parents=common, help="a member's chain of train / copy-from / mutate events")
     history.add_argument("member", help="a slot (pbt-main-m03) or a version (pbt-main-m03-r005)")
     history.add_argument("--follow-copies", action="store_true", help="follow the weights through each copy instead of the slot")
     history.set_defaults(func=_cmd_history)
-    traj = sub.add_parser("trajectories", parents=[common], help="score and hyperparameters of every member, round by round")
+    traj = sub.add_parser("trajectories", parents=common, help="score and hyperparameters of every member, round by round")
     traj.add_argument("--population", help="one population (default: all)")
     traj.set_defaults(func=_cmd_trajectories)
     return pbt

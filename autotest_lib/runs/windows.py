@@ -51,6 +51,17 @@ class WeekWindows:
             "validation_end": self.validation_end.isoformat(),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, str]) -> WeekWindows:
+        """The windows :meth:`as_dict` wrote."""
+        day = dt.date.fromisoformat
+        return cls(
+            cutoff=day(data["cutoff"]),
+            train_start=day(data["train_start"]),
+            recent_start=day(data["recent_start"]),
+            validation_start=day(data["validation_start"]),
+        )
+
 
 def week_windows(cutoff: dt.date, preset: Preset) -> WeekWindows:
     """The week's windows from its cutoff and ``preset.windows``.
