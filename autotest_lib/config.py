@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from autotest_lib.errors import ConfigError
+from autotest_lib.kinds import Role
 
 __all__ = [
     "BudgetSplit",
@@ -52,8 +53,6 @@ __all__ = [
     "source_config",
     "source_spec",
 ]
-
-Role = Literal["explorer", "refiner", "champion", "pbt"]
 
 
 class _Strict(BaseModel):
@@ -491,7 +490,7 @@ def budget_split(preset: Preset) -> BudgetSplit:
     """Steps per role: ``recommended`` gives 22.5M / 10M / 3M = 63.4% / 28.2% / 8.5%."""
     rows = tuple(
         (role, b.count, b.timesteps, b.total)
-        for role, b in (("explorer", preset.explorers), ("refiner", preset.refiners), ("champion", preset.champion))
+        for role, b in ((Role.EXPLORER, preset.explorers), (Role.REFINER, preset.refiners), (Role.CHAMPION, preset.champion))
     )
     return BudgetSplit(preset=preset.name, rows=rows)
 

@@ -43,7 +43,7 @@ ROUND_TASKS = ("members", "train_member", "evaluate_round", "exploit_explore")
 def autotest_pbt() -> None:
     @task
     def migrate_lineage_db() -> dict:
-        from autotest_lib.runs import migrate
+        from autotest_lib.runs.store import migrate
 
         return migrate()
 

@@ -39,7 +39,7 @@ from autotest_lib.dag_defaults import DEFAULT_ARGS, START_DATE, TRAINING_POOL, p
 def autotest_weekly() -> None:
     @task
     def migrate_lineage_db() -> dict:
-        from autotest_lib.runs import migrate
+        from autotest_lib.runs.store import migrate
 
         return migrate()
 

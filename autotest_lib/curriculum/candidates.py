@@ -13,10 +13,11 @@ from typing import Any
 
 from autotest_lib.config import Preset
 from autotest_lib.curriculum.stages import PromotionCheck, check_promotion, stage_config
+from autotest_lib.kinds import ModelStatus
 
 __all__ = ["EXCLUDED_STATUSES", "Promotable", "curriculum_slots", "promotable"]
 
-EXCLUDED_STATUSES = frozenset({"rolled_back", "retired", "failed", "planned"})
+EXCLUDED_STATUSES = frozenset({ModelStatus.ROLLED_BACK, ModelStatus.RETIRED, ModelStatus.FAILED, ModelStatus.PLANNED})
 
 
 @dataclass(frozen=True)

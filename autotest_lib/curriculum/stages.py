@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from autotest_lib.config import CurriculumStage, EnvConfig, PPOParams, Preset, PromotionRule, RoleBudget
+from autotest_lib.kinds import Role
 from autotest_lib.train.spec import TrainSpec
 
 __all__ = [
@@ -191,7 +192,7 @@ def _stage_spec(
 ) -> TrainSpec:
     return TrainSpec(
         model_id=model_id,
-        role="explorer",
+        role=Role.EXPLORER,
         week=week,
         slot=slot,
         tickers=tickers,

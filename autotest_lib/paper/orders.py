@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from autotest_lib.config import RegimeConfig
+from autotest_lib.kinds import ModelStatus, PickKind
 
 __all__ = ["BrokerAdapter", "DryRunBroker", "ModelChoice", "Order", "OrderSet", "choose_model", "prepare_orders", "target_weights"]
 
@@ -69,7 +70,7 @@ class OrderSet:
     csv_path: Path
     json_path: Path
     regime: str | None = None
-    kind: str = "champion_fallback"
+    kind: PickKind = PickKind.CHAMPION_FALLBACK
     champion_id: str | None = None
 
     def as_json(self) -> dict[str, Any]:
@@ -103,7 +104,7 @@ class DryRunBroker:
         return {"broker": self.name, "submitted": False, "orders": len(orders.orders)}
 
 
-_EXCLUDED = ("rolled_back", "failed", "retired")
+_EXCLUDED = (ModelStatus.ROLLED_BACK, ModelStatus.FAILED, ModelStatus.RETIRED)
 
 
 def _has_bundle(model: Any) -> bool:
@@ -139,13 +140,13 @@ def choose_model(store: Any, week: dt.date, *, regime: str | None = None, min_ev
         if pick.kind == RULE_REGIME and pick.model_id is not None:
             return ModelChoice(pick.model_id, pick.rule, pick.kind, regime, champion_id)
         if champion_id is not None:
-            return ModelChoice(champion_id, f"{pick.rule} ({fallback_rule})", "champion_fallback", regime, champion_id)
+            return ModelChoice(champion_id, f"{pick.rule} ({fallback_rule})", PickKind.CHAMPION_FALLBACK, regime, champion_id)
     elif champion_id is not None:
-        return ModelChoice(champion_id, str(fallback_rule), "champion_fallback", None, champion_id)
+        return ModelChoice(champion_id, str(fallback_rule), PickKind.CHAMPION_FALLBACK, None, champion_id)
     board = [row for row in store.leaderboard(week) if row.status not in _EXCLUDED]
     if board:
         rule = "no champion this week: best validation score on the week's leaderboard"
-        return ModelChoice(board[0].model_id, rule, "leaderboard_best", regime, None)
+        return ModelChoice(board[0].model_id, rule, PickKind.LEADERBOARD_BEST, regime, None)
     raise LookupError(f"week {week.isoformat()}: no champion and no evaluated model; nothing to paper-trade")
 
 
@@ -209,7 +210,7 @@ def _existing(out_dir: Path, week: dt.date, model_id: str) -> OrderSet | None:
         csv_path=out_dir / "orders.csv",
         json_path=path,
         regime=data.get("regime"),
-        kind=data.get("kind", "champion_fallback"),
+        kind=PickKind(data.get("kind", PickKind.CHAMPION_FALLBACK)),
         champion_id=data.get("champion_id"),
     )
 

@@ -35,6 +35,7 @@ import numpy as np
 
 from autotest_lib.config import PPOParams, Preset
 from autotest_lib.errors import ConfigError
+from autotest_lib.kinds import EventKind, ModelStatus, Role
 from autotest_lib.pbt.exploit import Replacement
 from autotest_lib.train.search_space import hyperparameter_diff, sample_hyperparameters
 
@@ -64,8 +65,8 @@ __all__ = [
     "trajectories",
 ]
 
-ROUND_EVENT = "pbt_round"
-EXPLOIT_EVENT = "pbt_exploit"
+ROUND_EVENT = EventKind.PBT_ROUND
+EXPLOIT_EVENT = EventKind.PBT_EXPLOIT
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_]{0,31}$")
 _MEMBER = re.compile(r"^pbt-(?P<pop>[a-z0-9][a-z0-9_]{0,31})-m(?P<slot>\d{2,})(?:-r(?P<round>\d{3,}))?$")
 
@@ -429,8 +430,8 @@ def member_history(store: Any, member: str, *, follow_copies: bool = False) -> l
         candidates = [v["model_id"] for v in versions]
         candidates += [
             m.model_id
-            for m in store.list_models(role="pbt")
-            if m.model_id.startswith(f"pbt-{population}-m{slot:02d}-r") and m.status not in ("planned", "failed")
+            for m in store.list_models(role=Role.PBT)
+            if m.model_id.startswith(f"pbt-{population}-m{slot:02d}-r") and m.status not in ModelStatus.untrained()
         ]
         if not candidates:
             raise LookupError(f"PBT member {member!r} has no recorded versions")

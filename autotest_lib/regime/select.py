@@ -20,13 +20,14 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from autotest_lib.kinds import PickKind
 from autotest_lib.regime.detector import UNKNOWN
 
 __all__ = ["RULE_FALLBACK", "RULE_REGIME", "RegimeChoice", "choose_by_regime"]
 
-RULE_REGIME = "regime_best"
+RULE_REGIME = PickKind.REGIME_BEST
 """Kind of choice made by the regime rule."""
-RULE_FALLBACK = "champion_fallback"
+RULE_FALLBACK = PickKind.CHAMPION_FALLBACK
 """Kind of choice made by the fallback to the champion."""
 
 

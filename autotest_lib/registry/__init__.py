@@ -9,6 +9,7 @@ package. :class:`LineageStore` is the only way in: it owns sessions and returns 
 >>> store.leaderboard("2024-09-08")[0].model_id
 """
 
+from autotest_lib.kinds import EventKind, ModelStatus, PickKind, Role, WeekStatus
 from autotest_lib.registry.db import (
     AIRFLOW_CONN_ID,
     DB_URL_ENV,
@@ -19,7 +20,6 @@ from autotest_lib.registry.db import (
     resolve_db_url,
 )
 from autotest_lib.registry.errors import RegistryError, SchemaError, UnknownModelError, UnknownWeekError
-from autotest_lib.registry.kinds import EventKind, ModelStatus, PickKind, Role, WeekStatus
 from autotest_lib.registry.migrate import current_revision, downgrade, head_revision, schema_diff, upgrade
 from autotest_lib.registry.models import MODEL_STATUSES, ROLES, WEEK_STATUSES
 from autotest_lib.registry.records import (

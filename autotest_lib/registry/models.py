@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from autotest_lib.registry.kinds import ModelStatus, Role, WeekStatus
+from autotest_lib.kinds import ModelStatus, Role, WeekStatus
 
 __all__ = [
     "MODEL_STATUSES",
@@ -30,11 +30,11 @@ __all__ = [
 ]
 
 ROLES: tuple[str, ...] = tuple(r.value for r in Role)
-"""How a model came to be (:class:`~autotest_lib.registry.kinds.Role`)."""
+"""How a model came to be (:class:`~autotest_lib.kinds.Role`)."""
 MODEL_STATUSES: tuple[str, ...] = tuple(s.value for s in ModelStatus)
-"""Life cycle of a model (:class:`~autotest_lib.registry.kinds.ModelStatus`)."""
+"""Life cycle of a model (:class:`~autotest_lib.kinds.ModelStatus`)."""
 WEEK_STATUSES: tuple[str, ...] = tuple(s.value for s in WeekStatus)
-"""Life cycle of a weekly run (:class:`~autotest_lib.registry.kinds.WeekStatus`)."""
+"""Life cycle of a weekly run (:class:`~autotest_lib.kinds.WeekStatus`)."""
 
 JSONType = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 MODEL_ID = sa.String(128)

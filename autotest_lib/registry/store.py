@@ -21,6 +21,7 @@ from sqlalchemy import Select, and_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from autotest_lib.kinds import ModelStatus
 from autotest_lib.registry.db import make_engine, mask_url, resolve_db_url
 from autotest_lib.registry.errors import RegistryError, UnknownModelError, UnknownWeekError
 from autotest_lib.registry.migrate import assert_schema_current
@@ -213,7 +214,7 @@ class LineageStore:
         preset: str,
         config_hash: str,
         plan: Mapping[str, Any] | None = None,
-        status: str = "planned",
+        status: str = ModelStatus.PLANNED,
     ) -> WeekRecord:
         """Create or rewrite the row of one weekly run.
 
@@ -281,7 +282,7 @@ class LineageStore:
         cumulative_timesteps: int | None = None,
         bundle_uri: str | None = None,
         bundle_sha256: str | None = None,
-        status: str = "planned",
+        status: str = ModelStatus.PLANNED,
         status_reason: str | None = None,
         stage: int | None = None,
     ) -> ModelRecord:
@@ -396,7 +397,7 @@ class LineageStore:
         return self._update_model(model_id, status=status, status_reason=reason)
 
     def set_model_bundle(
-        self, model_id: str, *, bundle_uri: str, bundle_sha256: str, cumulative_timesteps: int, status: str = "active"
+        self, model_id: str, *, bundle_uri: str, bundle_sha256: str, cumulative_timesteps: int, status: str = ModelStatus.ACTIVE
     ) -> ModelRecord:
         """Record the trained bundle of a model and make it ``active``.
 

@@ -33,12 +33,13 @@ import numpy as np
 import pandas as pd
 
 from autotest_lib.config import Preset
+from autotest_lib.kinds import EventKind
 from autotest_lib.report.html import Raw, fmt_float, fmt_pct, paragraph, section, table
 
 __all__ = ["PAPER_PICK", "REGIMES_PNG", "RegimeSection", "SwitchWeek", "realised_switching", "regime_section", "regime_timeline_figure"]
 
 REGIMES_PNG = "regimes.png"
-PAPER_PICK = "paper_pick"
+PAPER_PICK = EventKind.PAPER_PICK
 """Event kind the paper-trade task records (``weekly.tasks.PAPER_PICK``)."""
 
 _COLOURS = {

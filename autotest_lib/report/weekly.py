@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from autotest_lib.config import Preset, budget_split
+from autotest_lib.kinds import EventKind, ModelStatus, Role
 from autotest_lib.registry.records import ChampionRecord, EventRecord, LeaderboardRow, ModelRecord, WeekRecord
 from autotest_lib.registry.store import DateLike, LineageStore, as_date
 from autotest_lib.report.html import (
@@ -56,7 +57,7 @@ REPORT_HTML = "index.html"
 EQUITY_PNG = "equity_curves.png"
 TRAINING_PNG = "training_curves.png"
 
-_ROLE_ORDER = ("explorer", "refiner", "champion", "pbt")
+_ROLE_ORDER = tuple(Role)
 _WINDOWS = (
     ("training", "train_start", "train_end"),
     ("recent (continued models' mix)", "recent_start", "train_end"),
@@ -95,7 +96,7 @@ def write_weekly_report(
     record = store.get_week(day)
     board = store.leaderboard(day, window=window)
     # a PBT member has a version per round: the page lists its latest one (the PBT section shows every round)
-    superseded = superseded_versions(r.model_id for r in board if r.role == "pbt")
+    superseded = superseded_versions(r.model_id for r in board if r.role == Role.PBT)
     hidden = sum(r.model_id in superseded for r in board)
     board = tuple(r for r in board if r.model_id not in superseded)
     models = _models(store, [r.model_id for r in board])
@@ -223,7 +224,7 @@ def _budget(preset: Preset, record: WeekRecord | None, week_models: Sequence[Mod
     steps_trained = Counter()
     for r in runs:
         steps_trained[role_of.get(r.model_id, "?")] += r.steps_added
-    failed = Counter(m.role for m in week_models if m.status == "failed")
+    failed = Counter(m.role for m in week_models if m.status == ModelStatus.FAILED)
 
     rows: list[list[Any]] = []
     budget_roles = [role for role, *_ in split.rows]
@@ -273,7 +274,7 @@ def _budget(preset: Preset, record: WeekRecord | None, week_models: Sequence[Mod
 def _status_cell(row: LeaderboardRow, model: ModelRecord | None, reasons: Mapping[str, str], champion_id: str | None) -> Raw:
     status = model.status if model is not None else row.status
     text = html.escape(status)
-    if status == "rolled_back":
+    if status == ModelStatus.ROLLED_BACK:
         reason = (model.status_reason if model is not None else None) or reasons.get(row.model_id) or "no reason recorded"
         text = f'<span class="tag rolled_back">ROLLED BACK</span> {html.escape(reason)}'
     if row.model_id == champion_id:
@@ -291,7 +292,7 @@ def _leaderboard(
 ) -> str:
     if not board:
         return section("leaderboard", "Leaderboard", paragraph("No model was evaluated this week, so there is no leaderboard."))
-    reasons = {e.model_id: str(e.payload.get("reason", "")) for e in events if e.kind == "rollback" and e.model_id}
+    reasons = {e.model_id: str(e.payload.get("reason", "")) for e in events if e.kind == EventKind.ROLLBACK and e.model_id}
     champion_id = champion.model_id if champion is not None else None
     rows, classes = [], []
     for r in board:
@@ -314,7 +315,7 @@ def _leaderboard(
             ]
         )
         status = m.status if m is not None else r.status
-        classes.append("rolled_back" if status == "rolled_back" else "champion" if r.model_id == champion_id else "")
+        classes.append("rolled_back" if status == ModelStatus.ROLLED_BACK else "champion" if r.model_id == champion_id else "")
     headers = ("#", "model", "role", "parent", "gen", "tickers", "cum. steps", "score", "Sharpe", "max DD", "win rate", "DSR", "status")
     n_rolled = sum(c == "rolled_back" for c in classes)
     summary = f"{len(board)} models evaluated on the {window} window, best score first"
@@ -496,6 +497,6 @@ def _events(events: Sequence[EventRecord]) -> str:
     counts = Counter(e.kind for e in events)
     summary = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
     rows = [[e.kind, e.model_id, e.round, e.payload.get("reason"), _payload_text(e.payload) or None] for e in events]
-    classes = ["rolled_back" if e.kind == "rollback" else "" for e in events]
+    classes = ["rolled_back" if e.kind == EventKind.ROLLBACK else "" for e in events]
     parts = [paragraph(summary, "muted"), table(("kind", "model", "round", "reason", "details"), rows, numeric=(2,), row_classes=classes)]
     return section("events", "Events of the week", *parts)

@@ -49,10 +49,11 @@ from autotest_lib.pbt.population import (
     rounds_before,
 )
 from autotest_lib.pbt.run import DEFAULT_POPULATION, PBTRun
-from autotest_lib.registry import LineageStore, ModelStatus
+from autotest_lib.registry import LineageStore, ModelStatus, Role
 from autotest_lib.report.pbt import write_pbt_report
-from autotest_lib.runs import WeekContext, autotest_home, open_store, run_cutoff, week_windows
+from autotest_lib.runs import WeekContext, autotest_home, run_cutoff, week_windows
 from autotest_lib.runs.records import record_training, record_validation, universe_with_history
+from autotest_lib.runs.store import open_store
 from autotest_lib.train import TrainSpec, train, verify_bundle
 
 __all__ = [
@@ -187,7 +188,7 @@ def member_spec(week: WeekContext, preset: Preset, plan: RoundPlan, member: Memb
     w = week.windows
     return TrainSpec(
         model_id=member.model_id,
-        role="pbt",
+        role=Role.PBT,
         week=week.cutoff,
         slot=member.slot,
         tickers=plan.tickers,

@@ -27,8 +27,9 @@ from autotest_lib.pbt import superseded_versions
 from autotest_lib.regime import current_regime
 from autotest_lib.registry import EventKind, LineageStore, ModelStatus, Role, WeekStatus
 from autotest_lib.report import write_weekly_report
-from autotest_lib.runs import WeekContext, autotest_home, migrate, open_store, run_cutoff, week_windows
+from autotest_lib.runs import WeekContext, autotest_home, run_cutoff, week_windows
 from autotest_lib.runs.records import record_training, record_validation, universe_with_history
+from autotest_lib.runs.store import migrate, open_store
 from autotest_lib.train import train
 from autotest_lib.weekly.plan import WeekPlan, config_hash, plan_week
 from autotest_lib.weekly.select import select_week

@@ -8,10 +8,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from autotest_lib.config import EnvConfig, PPOParams
+from autotest_lib.kinds import Role
 
 __all__ = ["Role", "TrainSpec"]
-
-Role = Literal["explorer", "refiner", "champion", "pbt"]
 
 
 class TrainSpec(BaseModel):
@@ -50,7 +49,7 @@ class TrainSpec(BaseModel):
             raise ValueError(f"need train_start < train_end <= cutoff, got {self.train_start} / {self.train_end} / {self.cutoff}")
         if (self.parent_id is None) != (self.parent_bundle is None):
             raise ValueError("parent_id and parent_bundle go together")
-        if self.role in ("refiner", "champion") and self.parent_bundle is None:
+        if self.role in (Role.REFINER, Role.CHAMPION) and self.parent_bundle is None:
             raise ValueError(f"role {self.role!r} continues a model: parent_bundle is required")
         if self.recent_fraction > 0 and self.recent_start is None:
             raise ValueError("recent_fraction > 0 needs recent_start")

@@ -27,14 +27,15 @@ from typing import Any
 import numpy as np
 
 from autotest_lib.config import Preset, RoleBudget
+from autotest_lib.kinds import ModelStatus, Role
 from autotest_lib.runs import WeekWindows, week_windows
 from autotest_lib.train.search_space import sample_hyperparameters
 from autotest_lib.train.spec import TrainSpec
 
 __all__ = ["WeekPlan", "config_hash", "model_id_for", "plan_week", "slot_seed"]
 
-ROLE_INDEX = {"explorer": 0, "refiner": 1, "champion": 2, "pbt": 3}
-EXCLUDED_STATUSES = frozenset({"rolled_back", "retired", "failed"})
+ROLE_INDEX = {role: i for i, role in enumerate(Role)}
+EXCLUDED_STATUSES = frozenset({ModelStatus.ROLLED_BACK, ModelStatus.RETIRED, ModelStatus.FAILED})
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ def _explorers(
         k = int(rng.integers(lo, hi + 1))
         tickers = tuple(sorted(str(t) for t in rng.choice(universe, size=k, replace=False)))
         ppo = sample_hyperparameters(preset.search_space, preset.ppo, rng)
-        specs.append(_spec(week, "explorer", slot, tickers, ppo, budget, preset, windows, seed))
+        specs.append(_spec(week, Role.EXPLORER, slot, tickers, ppo, budget, preset, windows, seed))
     return specs
 
 
@@ -140,8 +141,8 @@ def _curriculum(
     promotions: list[dict[str, Any]] = []
     dates = {"train_start": windows.train_start, "train_end": windows.train_end, "cutoff": windows.cutoff}
     for slot in slots:
-        model_id = model_id_for(week, "explorer", slot)
-        common = {"model_id": model_id, "week": week, "slot": slot, "seed": slot_seed(seed, week, "explorer", slot), "preset": preset}
+        model_id = model_id_for(week, Role.EXPLORER, slot)
+        common = {"model_id": model_id, "week": week, "slot": slot, "seed": slot_seed(seed, week, Role.EXPLORER, slot), "preset": preset}
         if passing:
             p, parent_spec = passing.pop(0)
             spec = promotion_spec(parent_spec, p.bundle_uri, p.stage + 1, universe=universe, rng=rng, **common, **dates)
@@ -255,11 +256,11 @@ def plan_week(week: dt.date, preset: Preset, store: Any, *, seed: int | None = N
             f"refiners: top {len(parents)} of {len(board)} eligible models from week {previous.isoformat()} "
             f"(rolled back, retired and failed models and the champion excluded)"
         )
-        specs += [_continuation(week, "refiner", i, p, preset.refiners, preset, windows, seed) for i, p in enumerate(parents)]
+        specs += [_continuation(week, Role.REFINER, i, p, preset.refiners, preset, windows, seed) for i, p in enumerate(parents)]
     if champion is not None and preset.champion.count > 0:
         parent = store.get_model(champion.model_id)
         if parent.bundle_uri:
-            specs.append(_continuation(week, "champion", 0, parent, preset.champion, preset, windows, seed))
+            specs.append(_continuation(week, Role.CHAMPION, 0, parent, preset.champion, preset, windows, seed))
             notes.append(f"champion: {parent.model_id} continued at LR x{preset.champion.lr_multiplier}")
     elif previous is not None:
         notes.append("champion: none chosen yet")

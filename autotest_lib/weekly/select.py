@@ -35,6 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from autotest_lib.regime import choose_by_regime
+from autotest_lib.registry import EventKind, ModelStatus, Role
+
 __all__ = ["ChampionDecision", "Rollback", "champion_decision", "rollback_decisions", "select_week"]
 
 
@@ -146,15 +149,15 @@ def select_week(
 
     pairs = []
     for m in models.values():
-        if m.role in ("refiner", "champion") and m.parent_id and m.status not in ("failed",):
+        if m.role in (Role.REFINER, Role.CHAMPION) and m.parent_id and m.status != ModelStatus.FAILED:
             c, p = evals.get(m.model_id), evals.get(m.parent_id)
             pairs.append((m.model_id, m.parent_id, c.score if c else None, p.score if p else None))
     rollbacks = rollback_decisions(pairs, threshold)
     for rb in rollbacks:
-        store.set_model_status(rb.child_id, "rolled_back", rb.reason)
+        store.set_model_status(rb.child_id, ModelStatus.ROLLED_BACK, rb.reason)
         store.record_event(
             week=week,
-            kind="rollback",
+            kind=EventKind.ROLLBACK,
             model_id=rb.child_id,
             payload={"parent_id": rb.parent_id, "child_score": rb.child_score, "parent_score": rb.parent_score, "reason": rb.reason},
         )
@@ -168,7 +171,7 @@ def select_week(
     candidates = [
         (mid, e.score, (e.metrics or {}).get("dsr"))
         for mid, e in evals.items()
-        if mid not in rolled and store.get_model(mid).status not in ("rolled_back", "failed")
+        if mid not in rolled and store.get_model(mid).status not in (ModelStatus.ROLLED_BACK, ModelStatus.FAILED)
     ]
     decision = champion_decision(incumbent, candidates, min_dsr)
     if decision is not None:
@@ -176,8 +179,6 @@ def select_week(
 
     pick = None
     if regime is not None:
-        from autotest_lib.regime import choose_by_regime
-
         eligible = {mid: evals[mid].by_regime for mid, _score, _dsr in candidates}
         pick = choose_by_regime(regime, eligible, champion_id=decision.model_id if decision else None, min_evidence_days=min_evidence_days)
     extra = [*also_keep, *([pick.model_id] if pick is not None and pick.model_id else [])]
@@ -207,7 +208,9 @@ def _apply_archive(
     home: Path,
     extra: Iterable[str] = (),
 ) -> tuple[list[str], list[str]]:
-    eligible = [mid for mid, e in evals.items() if mid not in rolled and _finite(e.score) and store.get_model(mid).status != "retired"]
+    eligible = [
+        mid for mid, e in evals.items() if mid not in rolled and _finite(e.score) and store.get_model(mid).status != ModelStatus.RETIRED
+    ]
     ranked = sorted(eligible, key=lambda mid: (-evals[mid].score, mid))
     keep_ids = ranked[:keep]
     # next week continues the champion and the best others, trades the regime pick and promotes curriculum
@@ -225,23 +228,23 @@ def _apply_archive(
             shutil.rmtree(tmp, ignore_errors=True)
             shutil.copytree(m.bundle_uri, tmp)
             tmp.rename(dest)
-        if m.status in ("active", "archived"):
+        if m.status in (ModelStatus.ACTIVE, ModelStatus.ARCHIVED):
             uri = str(dest) if dest.is_dir() else m.bundle_uri
             store.set_model_bundle(
-                mid, bundle_uri=uri, bundle_sha256=m.bundle_sha256, cumulative_timesteps=m.cumulative_timesteps, status="archived"
+                mid, bundle_uri=uri, bundle_sha256=m.bundle_sha256, cumulative_timesteps=m.cumulative_timesteps, status=ModelStatus.ARCHIVED
             )
     retired = []
     for m in store.list_models():
-        if m.model_id in keep_ids or m.status in ("retired", "planned") or not m.bundle_uri:
+        if m.model_id in keep_ids or m.status in (ModelStatus.RETIRED, ModelStatus.PLANNED) or not m.bundle_uri:
             continue
         if m.created_week is not None and m.created_week > week:
             continue
-        if m.status in ("rolled_back", "failed"):
+        if m.status in (ModelStatus.ROLLED_BACK, ModelStatus.FAILED):
             _delete_bundles(m, archive_root)
             continue
-        store.set_model_status(m.model_id, "retired", f"outside the top {keep} of week {week.isoformat()}")
+        store.set_model_status(m.model_id, ModelStatus.RETIRED, f"outside the top {keep} of week {week.isoformat()}")
         _delete_bundles(m, archive_root)
-        store.record_event(week=week, kind="archive_prune", model_id=m.model_id, payload={"bundle_uri": m.bundle_uri})
+        store.record_event(week=week, kind=EventKind.ARCHIVE_PRUNE, model_id=m.model_id, payload={"bundle_uri": m.bundle_uri})
         retired.append(m.model_id)
     return keep_ids, retired
 

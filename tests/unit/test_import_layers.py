@@ -15,7 +15,7 @@ import pytest
 LIB = Path(__file__).resolve().parents[2] / "autotest_lib"
 
 LADDER: tuple[tuple[str, ...], ...] = (
-    ("errors", "config", "registry", "data"),
+    ("errors", "kinds", "config", "registry", "data"),
     ("env",),
     ("train",),
     ("evaluate",),

@@ -1,5 +1,7 @@
-"""The registry's named states and kinds. Each is a :class:`~enum.StrEnum`, so a member is stored, compared and
-serialised as its plain string value (``ModelStatus.ACTIVE == "active"``)."""
+"""The named states and kinds of AUTOTEST: model status, role, week status, lineage event kind, paper pick kind.
+
+Each is a :class:`~enum.StrEnum`, so a member is stored, compared and serialised as its plain string value
+(``ModelStatus.ACTIVE == "active"``). The registry re-exports them; this module imports nothing heavy."""
 
 from __future__ import annotations
 
