@@ -25,9 +25,11 @@ run: setup
 test: setup
 	PATH="$(abspath $(BIN)):$$PATH" scripts/test.sh
 
+## lint: ruff (lint and format) and mypy (types of autotest_lib and dags; settings in pyproject.toml)
 lint: setup
 	$(BIN)/ruff check autotest_lib dags tests bench scripts
 	$(BIN)/ruff format --check autotest_lib dags tests bench scripts
+	$(BIN)/mypy
 
 ## bench: throughput/memory figures and the learning curve of the preset's PPO defaults
 bench: setup

@@ -171,7 +171,7 @@ def _cmd_improvement(args: argparse.Namespace) -> int:
         report = store.generation_improvement(args.window)
 
     def render() -> str:
-        rows = [[s.generation, s.children, s.improved, s.share] for s in report.by_generation]
+        rows: list[list[object]] = [[s.generation, s.children, s.improved, s.share] for s in report.by_generation]
         rows.append(["all", report.overall.children, report.overall.improved, report.overall.share])
         title = f"children beating their parent ({args.window}, same week)"
         return title + "\n" + format_table(["generation", "children", "improved", "share"], rows)

@@ -95,13 +95,24 @@ def to_panel(prices: pd.DataFrame, benchmark: str | None = None) -> Panel:
     tickers = sorted(prices["ticker"].unique().tolist())
     rows = np.searchsorted(dates, prices["date"].to_numpy())
     cols = np.searchsorted(np.array(tickers, dtype=object), prices["ticker"].to_numpy(dtype=object))
-    arrays = {}
-    for name in ("open", "high", "low", "close", "adj_close", "volume"):
+
+    def wide(name: str) -> np.ndarray:
         a = np.full((len(dates), len(tickers)), np.nan)
         a[rows, cols] = prices[name].to_numpy(dtype="float64")
-        arrays[name] = a
+        return a
+
     bench = tickers.index(benchmark) if benchmark is not None and benchmark in tickers else None
-    return Panel(dates=dates, tickers=tickers, benchmark=bench, **arrays)
+    return Panel(
+        dates=dates,
+        tickers=tickers,
+        benchmark=bench,
+        open=wide("open"),
+        high=wide("high"),
+        low=wide("low"),
+        close=wide("close"),
+        adj_close=wide("adj_close"),
+        volume=wide("volume"),
+    )
 
 
 # -- building blocks (all causal) ------------------------------------------------------------------------

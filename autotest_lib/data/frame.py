@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ __all__ = ["COLUMNS", "PRICE_COLUMNS", "DateLike", "as_day", "normalise_prices",
 COLUMNS: tuple[str, ...] = ("date", "ticker", "open", "high", "low", "close", "adj_close", "volume")
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "adj_close")
 
-DateLike = str | dt.date | dt.datetime | pd.Timestamp | np.datetime64
+DateLike: TypeAlias = str | dt.date | dt.datetime | pd.Timestamp | np.datetime64
 
 _ALIASES = {
     "date": "date",

@@ -52,12 +52,18 @@ _sum = np.add.reduce  # ndarray.sum without its Python-level wrapper (same numbe
 class MarketLike(Protocol):
     """The fields of :class:`autotest_lib.data.MarketData` the environment reads."""
 
-    dates: np.ndarray
-    tickers: tuple[str, ...]
-    returns: np.ndarray
-    features: np.ndarray
-    tradable: np.ndarray
-    feature_set: str
+    @property
+    def dates(self) -> np.ndarray: ...
+    @property
+    def tickers(self) -> tuple[str, ...]: ...
+    @property
+    def returns(self) -> np.ndarray: ...
+    @property
+    def features(self) -> np.ndarray: ...
+    @property
+    def tradable(self) -> np.ndarray: ...
+    @property
+    def feature_set(self) -> str: ...
 
 
 def to_day(value: DateLike) -> np.datetime64:
@@ -66,7 +72,7 @@ def to_day(value: DateLike) -> np.datetime64:
     :param value: a date string, ``datetime.date``/``datetime``/``pandas.Timestamp`` or ``numpy.datetime64``.
     """
     try:
-        return np.datetime64(value, "D")
+        return np.datetime64(value, "D")  # type: ignore[call-overload]  # numpy accepts dates; its stubs list str only
     except (TypeError, ValueError):
         import pandas as pd
 

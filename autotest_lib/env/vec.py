@@ -72,7 +72,7 @@ class BatchedPortfolioVecEnv(VecEnv):
         self.sampler = EpisodeSampler(
             self.tables.dates, config.episode_length, start=start, end=end, recent_start=recent_start, recent_fraction=recent_fraction
         )
-        self.book = PortfolioBook(self.tables, config, n_envs)
+        self.book: PortfolioBook = PortfolioBook(self.tables, config, n_envs)
         self.full_info = full_info
         self.render_mode = None
         self.rngs: list[np.random.Generator] = [np_random(None if seed is None else seed + i)[0] for i in range(n_envs)]
@@ -128,8 +128,8 @@ class BatchedPortfolioVecEnv(VecEnv):
                 info = infos[i]
                 info["TimeLimit.truncated"] = bool(truncates[i])
                 info["terminal_observation"] = obs[i].copy()
-                self._begin(i, None)
-                obs[i] = self.book.observe(i)
+                self._begin(int(i), None)
+                obs[i] = self.book.observe(int(i))
         return obs, rewards, done, infos
 
     def _full_infos(self, res: StepArrays) -> list[dict[str, Any]]:

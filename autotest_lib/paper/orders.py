@@ -54,7 +54,7 @@ class ModelChoice:
 
     model_id: str
     rule: str
-    kind: str
+    kind: PickKind
     regime: str | None
     champion_id: str | None
 

@@ -47,7 +47,7 @@ class RegimeChoice:
 
     model_id: str | None
     regime: str
-    kind: str
+    kind: PickKind
     rule: str
     score: float | None
     evidence_days: int

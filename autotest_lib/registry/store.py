@@ -15,9 +15,9 @@ import datetime as dt
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, and_, select, update
+from sqlalchemy import CursorResult, Result, and_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
@@ -127,6 +127,11 @@ def _check_lengths(row: type[Base], values: Mapping[str, Any]) -> None:
             raise ValueError(f"{row.__tablename__}.{name} holds at most {length} characters, got {len(value)}: {value[:60]!r}")
 
 
+def _rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE matched (an UPDATE's result is a cursor result)."""
+    return cast("CursorResult[Any]", result).rowcount
+
+
 def _check(value: str, allowed: tuple[str, ...], name: str) -> str:
     if value not in allowed:
         raise ValueError(f"{name}={value!r} is not one of {', '.join(allowed)}")
@@ -186,7 +191,7 @@ class LineageStore:
         now = _now()
         values = {**values, "created_at": now, "updated_at": now}
         if self.dialect == "postgresql":
-            stmt = postgresql.insert(row).values(values)
+            stmt: postgresql.Insert | sqlite.Insert = postgresql.insert(row).values(values)
         elif self.dialect == "sqlite":
             stmt = sqlite.insert(row).values(values)
         else:
@@ -262,7 +267,7 @@ class LineageStore:
         _check(status, WEEK_STATUSES, "status")
         with self._session() as session:
             done = session.execute(update(WeekRow).where(WeekRow.week == day).values(status=status, updated_at=_now()))
-            if done.rowcount == 0:
+            if _rowcount(done) == 0:
                 raise UnknownWeekError(f"week {day} is not registered; upsert_week() it first")
             return _week_record(self._get(session, WeekRow, day))
 
@@ -417,7 +422,7 @@ class LineageStore:
         _check_lengths(ModelRow, values)
         with self._session() as session:
             done = session.execute(update(ModelRow).where(ModelRow.model_id == model_id).values(**values, updated_at=_now()))
-            if done.rowcount == 0:
+            if _rowcount(done) == 0:
                 raise UnknownModelError(f"model {model_id!r} is not registered in {mask_url(self.url)}")
             return _model_record(self._get(session, ModelRow, model_id))
 
@@ -701,7 +706,7 @@ class LineageStore:
         day = as_date(week, "week") if week is not None else self.latest_evaluated_week(window)
         if day is None:
             return ()
-        query: Select[Any] = (
+        query = (
             select(EvaluationRow, ModelRow)
             .join(ModelRow, ModelRow.model_id == EvaluationRow.model_id)
             .where(EvaluationRow.week == day, EvaluationRow.window_name == window)
@@ -758,6 +763,7 @@ class LineageStore:
             for generation, child_score, parent_score in session.execute(query):
                 tally = counts.setdefault(generation, [0, 0])
                 tally[0] += 1
+                assert child_score is not None and parent_score is not None  # the query keeps scored pairs only
                 tally[1] += int(child_score > parent_score)
 
         def stat(generation: int | None, n: int, better: int) -> ImprovementStat:

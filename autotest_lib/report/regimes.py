@@ -210,7 +210,7 @@ def _switching(weeks: Sequence[SwitchWeek]) -> list[str]:
     counted = 0
     for w in weeks:
         both = w.pick_return is not None and w.champion_return is not None
-        if both:
+        if w.pick_return is not None and w.champion_return is not None:
             cum_pick *= 1.0 + float(w.pick_return)
             cum_champ *= 1.0 + float(w.champion_return)
             counted += 1

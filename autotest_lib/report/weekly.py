@@ -221,7 +221,7 @@ def _budget(preset: Preset, record: WeekRecord | None, week_models: Sequence[Mod
         planned = Counter(m.role for m in week_models)
     role_of = {m.model_id: m.role for m in week_models}
     trained = Counter(role_of.get(r.model_id, "?") for r in runs)
-    steps_trained = Counter()
+    steps_trained: Counter[str] = Counter()
     for r in runs:
         steps_trained[role_of.get(r.model_id, "?")] += r.steps_added
     failed = Counter(m.role for m in week_models if m.status == ModelStatus.FAILED)
@@ -389,7 +389,9 @@ def _pbt(store: LineageStore, day: dt.date, out_dir: Path) -> str:
 def _champions(store: LineageStore, history: Sequence[ChampionRecord], day: dt.date) -> str:
     if not history:
         return section("champions", "Champion history", paragraph("No champion has been chosen yet."))
-    rows = [[c.week.isoformat(), c.model_id, c.rule, fmt_float(c.score, 4), c.previous_model_id] for c in reversed(history)]
+    rows: list[list[object]] = [
+        [c.week.isoformat(), c.model_id, c.rule, fmt_float(c.score, 4), c.previous_model_id] for c in reversed(history)
+    ]
     classes = ["champion" if c.week == day else "" for c in reversed(history)]
     parts = ["<h3>Champion by week <span class='muted'>(newest first)</span></h3>"]
     parts.append(table(("week", "champion", "rule", "score", "previous champion"), rows, numeric=(3,), row_classes=classes))

@@ -344,7 +344,7 @@ def train(
         "observation": {
             "max_tickers": spec.env.max_tickers,
             "feature_set": spec.env.feature_set,
-            "dim": int(env.observation_space.shape[0]),
+            "dim": int((env.observation_space.shape or (0,))[0]),
         },
     }
     bundle = write_bundle(bundle_dir, model, manifest, {"history.json": json.dumps(history).encode()})

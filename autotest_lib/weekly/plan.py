@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -36,6 +36,19 @@ __all__ = ["WeekPlan", "config_hash", "model_id_for", "plan_week", "slot_seed"]
 
 ROLE_INDEX = {role: i for i, role in enumerate(Role)}
 EXCLUDED_STATUSES = frozenset({ModelStatus.ROLLED_BACK, ModelStatus.RETIRED, ModelStatus.FAILED})
+
+
+class _SlotArgs(TypedDict):
+    """What every curriculum slot's spec is made from, besides its stage."""
+
+    model_id: str
+    week: dt.date
+    slot: int
+    seed: int
+    preset: Preset
+    train_start: dt.date
+    train_end: dt.date
+    cutoff: dt.date
 
 
 @dataclass(frozen=True)
@@ -131,6 +144,7 @@ def _curriculum(
     passing: list[tuple[Any, TrainSpec]] = []
     skipped: list[str] = []
     for p in promotable(store, previous, preset) if previous is not None else []:
+        assert p.bundle_uri is not None  # promotable() keeps models with a bundle only (require_bundle)
         parent_spec = TrainSpec.model_validate(verify_bundle(p.bundle_uri).manifest["spec"])
         if parent_spec.env.max_tickers == preset.env.max_tickers:
             passing.append((p, parent_spec))
@@ -139,13 +153,21 @@ def _curriculum(
     specs: list[TrainSpec] = []
     stages: dict[str, int] = {}
     promotions: list[dict[str, Any]] = []
-    dates = {"train_start": windows.train_start, "train_end": windows.train_end, "cutoff": windows.cutoff}
     for slot in slots:
         model_id = model_id_for(week, Role.EXPLORER, slot)
-        common = {"model_id": model_id, "week": week, "slot": slot, "seed": slot_seed(seed, week, Role.EXPLORER, slot), "preset": preset}
+        common = _SlotArgs(
+            model_id=model_id,
+            week=week,
+            slot=slot,
+            seed=slot_seed(seed, week, Role.EXPLORER, slot),
+            preset=preset,
+            train_start=windows.train_start,
+            train_end=windows.train_end,
+            cutoff=windows.cutoff,
+        )
         if passing:
             p, parent_spec = passing.pop(0)
-            spec = promotion_spec(parent_spec, p.bundle_uri, p.stage + 1, universe=universe, rng=rng, **common, **dates)
+            spec = promotion_spec(parent_spec, p.bundle_uri, p.stage + 1, universe=universe, rng=rng, **common)
             stages[model_id] = p.stage + 1
             promotions.append(
                 {
@@ -167,7 +189,7 @@ def _curriculum(
             )
         else:
             ppo = sample_hyperparameters(preset.search_space, preset.ppo, rng)
-            spec = new_stage_spec(ppo=ppo, universe=universe, rng=rng, **common, **dates)
+            spec = new_stage_spec(ppo=ppo, universe=universe, rng=rng, **common)
             stages[model_id] = 1
         specs.append(spec)
     moves = ", ".join(f"{p['parent_id']} stage {p['from_stage']} -> {p['to_stage']} as {p['model_id']}" for p in promotions)

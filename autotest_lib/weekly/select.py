@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from typing_extensions import TypeIs
+
 from autotest_lib.regime import choose_by_regime
 from autotest_lib.registry import EventKind, ModelStatus, Role
 
@@ -58,7 +60,7 @@ class ChampionDecision:
     changed: bool
 
 
-def _finite(x: float | None) -> bool:
+def _finite(x: float | None) -> TypeIs[float]:
     return x is not None and math.isfinite(x)
 
 
@@ -90,7 +92,7 @@ def champion_decision(
 
     :returns: the decision, or None when there is neither an incumbent nor a scored candidate.
     """
-    scored = [c for c in candidates if _finite(c[1])]
+    scored = [(mid, score, dsr) for mid, score, dsr in candidates if _finite(score)]
     best = max(scored, key=lambda c: (c[1], c[0])) if scored else None
     if incumbent is None:
         if best is None:
@@ -98,13 +100,13 @@ def champion_decision(
         return ChampionDecision(best[0], "initial: best validation score of the first evaluated week", float(best[1]), True)
     inc_id, inc_score = incumbent
     if best is not None and best[0] != inc_id:
-        beats = not _finite(inc_score) or best[1] > inc_score
-        dsr_ok = _finite(best[2]) and best[2] >= min_dsr
-        if beats and dsr_ok:
+        best_id, best_score, best_dsr = best
+        beats = not _finite(inc_score) or best_score > inc_score
+        if beats and _finite(best_dsr) and best_dsr >= min_dsr:
             return ChampionDecision(
-                best[0],
-                f"challenger: score {best[1]:.4f} beats incumbent {inc_id} ({_fmt(inc_score)}) with DSR {best[2]:.3f} >= {min_dsr}",
-                float(best[1]),
+                best_id,
+                f"challenger: score {best_score:.4f} beats incumbent {inc_id} ({_fmt(inc_score)}) with DSR {best_dsr:.3f} >= {min_dsr}",
+                float(best_score),
                 True,
             )
     reason = "incumbent kept: no challenger beats it with enough deflated Sharpe"
