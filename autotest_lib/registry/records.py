@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Any
+from typing import Any, Self
 
 __all__ = [
     "AncestryStep",
@@ -42,10 +42,28 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def _from_column(value: Any) -> Any:
+    """A column value as a record holds it: JSON lists as tuples, JSON objects as fresh dicts, timestamps in UTC
+    (SQLite returns them naive)."""
+    if isinstance(value, list):
+        return tuple(value)
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value
+
+
 class _Record:
     def to_dict(self) -> dict[str, Any]:
         """This record as a JSON-able dict."""
         return jsonable(self)
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        """The record of an ORM row with the same attribute names (the one row -> record mapper)."""
+        assert dataclasses.is_dataclass(cls)
+        return cls(**{f.name: _from_column(getattr(row, f.name)) for f in dataclasses.fields(cls)})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,6 +165,11 @@ class EventRecord(_Record):
     payload: dict[str, Any]
     created_at: dt.datetime
     updated_at: dt.datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        record = super().from_row(row)
+        return dataclasses.replace(record, model_id=record.model_id or None)  # '' marks a week-level event in the table
 
 
 @dataclasses.dataclass(frozen=True)

@@ -110,10 +110,6 @@ def _finite(value: float | None) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-
-
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -240,7 +236,7 @@ class LineageStore:
         }
         with self._session() as session:
             self._upsert(session, WeekRow, ("week",), values)
-            return _week_record(self._get(session, WeekRow, values["week"]))
+            return WeekRecord.from_row(self._get(session, WeekRow, values["week"]))
 
     def get_week(self, week: DateLike) -> WeekRecord | None:
         """The week's row, None if it was never planned.
@@ -249,12 +245,12 @@ class LineageStore:
         """
         with self._session() as session:
             row = self._get(session, WeekRow, as_date(week, "week"))
-            return _week_record(row) if row is not None else None
+            return WeekRecord.from_row(row) if row is not None else None
 
     def list_weeks(self) -> tuple[WeekRecord, ...]:
         """All weeks, oldest first."""
         with self._session() as session:
-            return tuple(_week_record(r) for r in session.scalars(select(WeekRow).order_by(WeekRow.week)))
+            return tuple(WeekRecord.from_row(r) for r in session.scalars(select(WeekRow).order_by(WeekRow.week)))
 
     def set_week_status(self, week: DateLike, status: str) -> WeekRecord:
         """Move a week to ``status``.
@@ -269,7 +265,7 @@ class LineageStore:
             done = session.execute(update(WeekRow).where(WeekRow.week == day).values(status=status, updated_at=_now()))
             if _rowcount(done) == 0:
                 raise UnknownWeekError(f"week {day} is not registered; upsert_week() it first")
-            return _week_record(self._get(session, WeekRow, day))
+            return WeekRecord.from_row(self._get(session, WeekRow, day))
 
     # -- models -------------------------------------------------------------------------------------------
 
@@ -349,7 +345,7 @@ class LineageStore:
                 "created_week": as_date(created_week, "created_week"),
             }
             self._upsert(session, ModelRow, ("model_id",), values)
-            return _model_record(self._get(session, ModelRow, model_id))
+            return ModelRecord.from_row(self._get(session, ModelRow, model_id))
 
     def get_model(self, model_id: str) -> ModelRecord | None:
         """The model, None if unknown.
@@ -358,7 +354,7 @@ class LineageStore:
         """
         with self._session() as session:
             row = self._get(session, ModelRow, model_id)
-            return _model_record(row) if row is not None else None
+            return ModelRecord.from_row(row) if row is not None else None
 
     def list_models(
         self,
@@ -388,7 +384,7 @@ class LineageStore:
         if root_id is not None:
             query = query.where(ModelRow.root_id == root_id)
         with self._session() as session:
-            return tuple(_model_record(r) for r in session.scalars(query))
+            return tuple(ModelRecord.from_row(r) for r in session.scalars(query))
 
     def set_model_status(self, model_id: str, status: str, reason: str | None = None) -> ModelRecord:
         """Move a model to ``status`` (archived, retired, rolled_back, ...), recording why.
@@ -424,7 +420,7 @@ class LineageStore:
             done = session.execute(update(ModelRow).where(ModelRow.model_id == model_id).values(**values, updated_at=_now()))
             if _rowcount(done) == 0:
                 raise UnknownModelError(f"model {model_id!r} is not registered in {mask_url(self.url)}")
-            return _model_record(self._get(session, ModelRow, model_id))
+            return ModelRecord.from_row(self._get(session, ModelRow, model_id))
 
     # -- training runs ------------------------------------------------------------------------------------
 
@@ -486,7 +482,7 @@ class LineageStore:
                 "hyperparameter_diff": diff,
             }
             self._upsert(session, TrainingRunRow, ("model_id", "week"), values)
-            return _run_record(self._get(session, TrainingRunRow, (model_id, values["week"])))
+            return TrainingRunRecord.from_row(self._get(session, TrainingRunRow, (model_id, values["week"])))
 
     def training_runs(self, model_id: str | None = None, *, week: DateLike | None = None) -> tuple[TrainingRunRecord, ...]:
         """Training runs, by week then model.
@@ -500,7 +496,7 @@ class LineageStore:
         if week is not None:
             query = query.where(TrainingRunRow.week == as_date(week, "week"))
         with self._session() as session:
-            return tuple(_run_record(r) for r in session.scalars(query))
+            return tuple(TrainingRunRecord.from_row(r) for r in session.scalars(query))
 
     # -- evaluations --------------------------------------------------------------------------------------
 
@@ -547,7 +543,7 @@ class LineageStore:
         with self._session() as session:
             self._require_model(session, model_id)
             self._upsert(session, EvaluationRow, ("model_id", "week", "window_name"), values)
-            return _eval_record(self._get(session, EvaluationRow, (model_id, values["week"], window)))
+            return EvaluationRecord.from_row(self._get(session, EvaluationRow, (model_id, values["week"], window)))
 
     def evaluations(
         self, model_id: str | None = None, *, week: DateLike | None = None, window: str | None = None
@@ -566,7 +562,7 @@ class LineageStore:
         if window is not None:
             query = query.where(EvaluationRow.window_name == window)
         with self._session() as session:
-            return tuple(_eval_record(r) for r in session.scalars(query))
+            return tuple(EvaluationRecord.from_row(r) for r in session.scalars(query))
 
     # -- champion -----------------------------------------------------------------------------------------
 
@@ -591,12 +587,12 @@ class LineageStore:
             following = session.scalar(select(ChampionRow.week).where(ChampionRow.week > day).order_by(ChampionRow.week).limit(1))
             if following is not None:
                 session.execute(update(ChampionRow).where(ChampionRow.week == following).values(previous_model_id=model_id))
-            return _champion_record(self._get(session, ChampionRow, day))
+            return ChampionRecord.from_row(self._get(session, ChampionRow, day))
 
     def champion_history(self) -> tuple[ChampionRecord, ...]:
         """Every week's champion, oldest first."""
         with self._session() as session:
-            return tuple(_champion_record(r) for r in session.scalars(select(ChampionRow).order_by(ChampionRow.week)))
+            return tuple(ChampionRecord.from_row(r) for r in session.scalars(select(ChampionRow).order_by(ChampionRow.week)))
 
     def current_champion(self, before_week: DateLike | None = None) -> ChampionRecord | None:
         """The latest champion, or the latest one chosen strictly before ``before_week``; None if there is none.
@@ -608,7 +604,7 @@ class LineageStore:
             query = query.where(ChampionRow.week < as_date(before_week, "before_week"))
         with self._session() as session:
             row = session.scalar(query)
-            return _champion_record(row) if row is not None else None
+            return ChampionRecord.from_row(row) if row is not None else None
 
     # -- events -------------------------------------------------------------------------------------------
 
@@ -634,7 +630,7 @@ class LineageStore:
         }
         with self._session() as session:
             self._upsert(session, LineageEventRow, ("week", "kind", "model_id", "round"), values)
-            return _event_record(self._get(session, LineageEventRow, (values["week"], kind, values["model_id"], values["round"])))
+            return EventRecord.from_row(self._get(session, LineageEventRow, (values["week"], kind, values["model_id"], values["round"])))
 
     def events(self, *, kind: str | None = None, model_id: str | None = None, week: DateLike | None = None) -> tuple[EventRecord, ...]:
         """Events matching every filter given, by week, kind, model, round.
@@ -653,7 +649,7 @@ class LineageStore:
         if week is not None:
             query = query.where(LineageEventRow.week == as_date(week, "week"))
         with self._session() as session:
-            return tuple(_event_record(r) for r in session.scalars(query))
+            return tuple(EventRecord.from_row(r) for r in session.scalars(query))
 
     # -- analyses -----------------------------------------------------------------------------------------
 
@@ -679,12 +675,12 @@ class LineageStore:
             ids = [m.model_id for m in chain]
             runs: dict[str, list[TrainingRunRecord]] = {i: [] for i in ids}
             for r in session.scalars(select(TrainingRunRow).where(TrainingRunRow.model_id.in_(ids)).order_by(TrainingRunRow.week)):
-                runs[r.model_id].append(_run_record(r))
+                runs[r.model_id].append(TrainingRunRecord.from_row(r))
             evals: dict[str, list[EvaluationRecord]] = {i: [] for i in ids}
             query = select(EvaluationRow).where(EvaluationRow.model_id.in_(ids)).order_by(EvaluationRow.week, EvaluationRow.window_name)
             for e in session.scalars(query):
-                evals[e.model_id].append(_eval_record(e))
-            return tuple(AncestryStep(_model_record(m), tuple(runs[m.model_id]), tuple(evals[m.model_id])) for m in chain)
+                evals[e.model_id].append(EvaluationRecord.from_row(e))
+            return tuple(AncestryStep(ModelRecord.from_row(m), tuple(runs[m.model_id]), tuple(evals[m.model_id])) for m in chain)
 
     def latest_evaluated_week(self, window: str = "validation") -> dt.date | None:
         """The most recent week with an evaluation over ``window``.
@@ -795,101 +791,3 @@ class LineageStore:
             change = score - points[-1].best_score if points else None
             points.append(TrendPoint(week=week, model_id=model_id, best_score=score, change=change, n_models=n))
         return tuple(points)
-
-
-# -- row -> record ------------------------------------------------------------------------------------------
-
-
-def _week_record(r: WeekRow) -> WeekRecord:
-    return WeekRecord(
-        week=r.week,
-        cutoff=r.cutoff,
-        preset=r.preset,
-        config_hash=r.config_hash,
-        status=r.status,
-        plan=dict(r.plan),
-        created_at=_utc(r.created_at),
-        updated_at=_utc(r.updated_at),
-    )
-
-
-def _model_record(r: ModelRow) -> ModelRecord:
-    return ModelRecord(
-        model_id=r.model_id,
-        role=r.role,
-        parent_id=r.parent_id,
-        root_id=r.root_id,
-        generation=r.generation,
-        tickers=tuple(r.tickers),
-        hyperparameters=dict(r.hyperparameters),
-        cumulative_timesteps=r.cumulative_timesteps,
-        bundle_uri=r.bundle_uri,
-        bundle_sha256=r.bundle_sha256,
-        status=r.status,
-        status_reason=r.status_reason,
-        stage=r.stage,
-        created_week=r.created_week,
-        created_at=_utc(r.created_at),
-        updated_at=_utc(r.updated_at),
-    )
-
-
-def _run_record(r: TrainingRunRow) -> TrainingRunRecord:
-    return TrainingRunRecord(
-        model_id=r.model_id,
-        week=r.week,
-        steps_added=r.steps_added,
-        base_lr=r.base_lr,
-        lr_multiplier=r.lr_multiplier,
-        lr_schedule=r.lr_schedule,
-        train_start=r.train_start,
-        train_end=r.train_end,
-        recent_start=r.recent_start,
-        recent_fraction=r.recent_fraction,
-        wall_time_s=r.wall_time_s,
-        history=tuple(dict(h) for h in r.history),
-        hyperparameter_diff={k: list(v) for k, v in r.hyperparameter_diff.items()},
-        created_at=_utc(r.created_at),
-        updated_at=_utc(r.updated_at),
-    )
-
-
-def _eval_record(r: EvaluationRow) -> EvaluationRecord:
-    return EvaluationRecord(
-        model_id=r.model_id,
-        week=r.week,
-        window_name=r.window_name,
-        window_start=r.window_start,
-        window_end=r.window_end,
-        metrics=dict(r.metrics),
-        benchmarks=dict(r.benchmarks),
-        score=r.score,
-        n_trials=r.n_trials,
-        by_regime=dict(r.by_regime) if r.by_regime is not None else None,
-        created_at=_utc(r.created_at),
-        updated_at=_utc(r.updated_at),
-    )
-
-
-def _champion_record(r: ChampionRow) -> ChampionRecord:
-    return ChampionRecord(
-        week=r.week,
-        model_id=r.model_id,
-        rule=r.rule,
-        score=r.score,
-        previous_model_id=r.previous_model_id,
-        created_at=_utc(r.created_at),
-        updated_at=_utc(r.updated_at),
-    )
-
-
-def _event_record(r: LineageEventRow) -> EventRecord:
-    return EventRecord(
-        week=r.week,
-        kind=r.kind,
-        model_id=r.model_id or None,
-        round=r.round,
-        payload=dict(r.payload),
-        created_at=_utc(r.created_at),
-        updated_at=_utc(r.updated_at),
-    )
