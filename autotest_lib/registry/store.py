@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from autotest_lib.kinds import ModelStatus
+from autotest_lib.registry import records
 from autotest_lib.registry.db import make_engine, mask_url, resolve_db_url
 from autotest_lib.registry.errors import RegistryError, UnknownModelError, UnknownWeekError
 from autotest_lib.registry.migrate import assert_schema_current
@@ -36,20 +37,6 @@ from autotest_lib.registry.models import (
     ModelRow,
     TrainingRunRow,
     WeekRow,
-)
-from autotest_lib.registry.records import (
-    AncestryStep,
-    ChampionRecord,
-    ChampionStint,
-    EvaluationRecord,
-    EventRecord,
-    ImprovementReport,
-    ImprovementStat,
-    LeaderboardRow,
-    ModelRecord,
-    TrainingRunRecord,
-    TrendPoint,
-    WeekRecord,
 )
 
 __all__ = ["DateLike", "LineageStore", "as_date", "diff_hyperparameters"]
@@ -216,7 +203,7 @@ class LineageStore:
         config_hash: str,
         plan: Mapping[str, Any] | None = None,
         status: str = ModelStatus.PLANNED,
-    ) -> WeekRecord:
+    ) -> records.WeekRecord:
         """Create or rewrite the row of one weekly run.
 
         :param week: the run's logical date (natural key).
@@ -236,23 +223,23 @@ class LineageStore:
         }
         with self._session() as session:
             self._upsert(session, WeekRow, ("week",), values)
-            return WeekRecord.from_row(self._get(session, WeekRow, values["week"]))
+            return records.WeekRecord.from_row(self._get(session, WeekRow, values["week"]))
 
-    def get_week(self, week: DateLike) -> WeekRecord | None:
+    def get_week(self, week: DateLike) -> records.WeekRecord | None:
         """The week's row, None if it was never planned.
 
         :param week: logical date.
         """
         with self._session() as session:
             row = self._get(session, WeekRow, as_date(week, "week"))
-            return WeekRecord.from_row(row) if row is not None else None
+            return records.WeekRecord.from_row(row) if row is not None else None
 
-    def list_weeks(self) -> tuple[WeekRecord, ...]:
+    def list_weeks(self) -> tuple[records.WeekRecord, ...]:
         """All weeks, oldest first."""
         with self._session() as session:
-            return tuple(WeekRecord.from_row(r) for r in session.scalars(select(WeekRow).order_by(WeekRow.week)))
+            return tuple(records.WeekRecord.from_row(r) for r in session.scalars(select(WeekRow).order_by(WeekRow.week)))
 
-    def set_week_status(self, week: DateLike, status: str) -> WeekRecord:
+    def set_week_status(self, week: DateLike, status: str) -> records.WeekRecord:
         """Move a week to ``status``.
 
         :param week: logical date.
@@ -265,7 +252,7 @@ class LineageStore:
             done = session.execute(update(WeekRow).where(WeekRow.week == day).values(status=status, updated_at=_now()))
             if _rowcount(done) == 0:
                 raise UnknownWeekError(f"week {day} is not registered; upsert_week() it first")
-            return WeekRecord.from_row(self._get(session, WeekRow, day))
+            return records.WeekRecord.from_row(self._get(session, WeekRow, day))
 
     # -- models -------------------------------------------------------------------------------------------
 
@@ -286,7 +273,7 @@ class LineageStore:
         status: str = ModelStatus.PLANNED,
         status_reason: str | None = None,
         stage: int | None = None,
-    ) -> ModelRecord:
+    ) -> records.ModelRecord:
         """Insert a model, or rewrite every field of it (same ``model_id``: a retried task); family fields default from the parent.
 
         A rewrite is complete: a field not given takes its default again (use :meth:`set_model_status` and
@@ -345,16 +332,16 @@ class LineageStore:
                 "created_week": as_date(created_week, "created_week"),
             }
             self._upsert(session, ModelRow, ("model_id",), values)
-            return ModelRecord.from_row(self._get(session, ModelRow, model_id))
+            return records.ModelRecord.from_row(self._get(session, ModelRow, model_id))
 
-    def get_model(self, model_id: str) -> ModelRecord | None:
+    def get_model(self, model_id: str) -> records.ModelRecord | None:
         """The model, None if unknown.
 
         :param model_id: model id.
         """
         with self._session() as session:
             row = self._get(session, ModelRow, model_id)
-            return ModelRecord.from_row(row) if row is not None else None
+            return records.ModelRecord.from_row(row) if row is not None else None
 
     def list_models(
         self,
@@ -363,7 +350,7 @@ class LineageStore:
         role: str | None = None,
         week: DateLike | None = None,
         root_id: str | None = None,
-    ) -> tuple[ModelRecord, ...]:
+    ) -> tuple[records.ModelRecord, ...]:
         """Models matching every filter given, by created week then id.
 
         :param status: one status or several.
@@ -384,9 +371,9 @@ class LineageStore:
         if root_id is not None:
             query = query.where(ModelRow.root_id == root_id)
         with self._session() as session:
-            return tuple(ModelRecord.from_row(r) for r in session.scalars(query))
+            return tuple(records.ModelRecord.from_row(r) for r in session.scalars(query))
 
-    def set_model_status(self, model_id: str, status: str, reason: str | None = None) -> ModelRecord:
+    def set_model_status(self, model_id: str, status: str, reason: str | None = None) -> records.ModelRecord:
         """Move a model to ``status`` (archived, retired, rolled_back, ...), recording why.
 
         :param model_id: model id.
@@ -399,7 +386,7 @@ class LineageStore:
 
     def set_model_bundle(
         self, model_id: str, *, bundle_uri: str, bundle_sha256: str, cumulative_timesteps: int, status: str = ModelStatus.ACTIVE
-    ) -> ModelRecord:
+    ) -> records.ModelRecord:
         """Record the trained bundle of a model and make it ``active``.
 
         :param model_id: model id.
@@ -414,13 +401,13 @@ class LineageStore:
             model_id, bundle_uri=bundle_uri, bundle_sha256=bundle_sha256, cumulative_timesteps=int(cumulative_timesteps), status=status
         )
 
-    def _update_model(self, model_id: str, **values: Any) -> ModelRecord:
+    def _update_model(self, model_id: str, **values: Any) -> records.ModelRecord:
         _check_lengths(ModelRow, values)
         with self._session() as session:
             done = session.execute(update(ModelRow).where(ModelRow.model_id == model_id).values(**values, updated_at=_now()))
             if _rowcount(done) == 0:
                 raise UnknownModelError(f"model {model_id!r} is not registered in {mask_url(self.url)}")
-            return ModelRecord.from_row(self._get(session, ModelRow, model_id))
+            return records.ModelRecord.from_row(self._get(session, ModelRow, model_id))
 
     # -- training runs ------------------------------------------------------------------------------------
 
@@ -440,7 +427,7 @@ class LineageStore:
         wall_time_s: float | None = None,
         history: Sequence[Mapping[str, Any]] = (),
         hyperparameter_diff: Mapping[str, Sequence[Any]] | None = None,
-    ) -> TrainingRunRecord:
+    ) -> records.TrainingRunRecord:
         """Insert or rewrite the training run of ``model_id`` in ``week``.
 
         :param model_id: the model trained (registered).
@@ -482,9 +469,9 @@ class LineageStore:
                 "hyperparameter_diff": diff,
             }
             self._upsert(session, TrainingRunRow, ("model_id", "week"), values)
-            return TrainingRunRecord.from_row(self._get(session, TrainingRunRow, (model_id, values["week"])))
+            return records.TrainingRunRecord.from_row(self._get(session, TrainingRunRow, (model_id, values["week"])))
 
-    def training_runs(self, model_id: str | None = None, *, week: DateLike | None = None) -> tuple[TrainingRunRecord, ...]:
+    def training_runs(self, model_id: str | None = None, *, week: DateLike | None = None) -> tuple[records.TrainingRunRecord, ...]:
         """Training runs, by week then model.
 
         :param model_id: of one model.
@@ -496,7 +483,7 @@ class LineageStore:
         if week is not None:
             query = query.where(TrainingRunRow.week == as_date(week, "week"))
         with self._session() as session:
-            return tuple(TrainingRunRecord.from_row(r) for r in session.scalars(query))
+            return tuple(records.TrainingRunRecord.from_row(r) for r in session.scalars(query))
 
     # -- evaluations --------------------------------------------------------------------------------------
 
@@ -513,7 +500,7 @@ class LineageStore:
         benchmarks: Mapping[str, Any] | None = None,
         n_trials: int = 1,
         by_regime: Mapping[str, Any] | None = None,
-    ) -> EvaluationRecord:
+    ) -> records.EvaluationRecord:
         """Insert or rewrite the evaluation of ``model_id`` over ``window`` in ``week``.
 
         :param model_id: the model evaluated (registered).
@@ -543,11 +530,11 @@ class LineageStore:
         with self._session() as session:
             self._require_model(session, model_id)
             self._upsert(session, EvaluationRow, ("model_id", "week", "window_name"), values)
-            return EvaluationRecord.from_row(self._get(session, EvaluationRow, (model_id, values["week"], window)))
+            return records.EvaluationRecord.from_row(self._get(session, EvaluationRow, (model_id, values["week"], window)))
 
     def evaluations(
         self, model_id: str | None = None, *, week: DateLike | None = None, window: str | None = None
-    ) -> tuple[EvaluationRecord, ...]:
+    ) -> tuple[records.EvaluationRecord, ...]:
         """Evaluations matching every filter given, by week, window, model.
 
         :param model_id: of one model.
@@ -562,11 +549,11 @@ class LineageStore:
         if window is not None:
             query = query.where(EvaluationRow.window_name == window)
         with self._session() as session:
-            return tuple(EvaluationRecord.from_row(r) for r in session.scalars(query))
+            return tuple(records.EvaluationRecord.from_row(r) for r in session.scalars(query))
 
     # -- champion -----------------------------------------------------------------------------------------
 
-    def set_champion(self, week: DateLike, model_id: str, *, rule: str, score: float | None = None) -> ChampionRecord:
+    def set_champion(self, week: DateLike, model_id: str, *, rule: str, score: float | None = None) -> records.ChampionRecord:
         """Record ``model_id`` as the champion of ``week`` (rewrites that week's row on retry).
 
         ``previous_model_id`` is the champion of the latest earlier week; the next later week, if one was
@@ -587,14 +574,14 @@ class LineageStore:
             following = session.scalar(select(ChampionRow.week).where(ChampionRow.week > day).order_by(ChampionRow.week).limit(1))
             if following is not None:
                 session.execute(update(ChampionRow).where(ChampionRow.week == following).values(previous_model_id=model_id))
-            return ChampionRecord.from_row(self._get(session, ChampionRow, day))
+            return records.ChampionRecord.from_row(self._get(session, ChampionRow, day))
 
-    def champion_history(self) -> tuple[ChampionRecord, ...]:
+    def champion_history(self) -> tuple[records.ChampionRecord, ...]:
         """Every week's champion, oldest first."""
         with self._session() as session:
-            return tuple(ChampionRecord.from_row(r) for r in session.scalars(select(ChampionRow).order_by(ChampionRow.week)))
+            return tuple(records.ChampionRecord.from_row(r) for r in session.scalars(select(ChampionRow).order_by(ChampionRow.week)))
 
-    def current_champion(self, before_week: DateLike | None = None) -> ChampionRecord | None:
+    def current_champion(self, before_week: DateLike | None = None) -> records.ChampionRecord | None:
         """The latest champion, or the latest one chosen strictly before ``before_week``; None if there is none.
 
         :param before_week: exclusive bound, e.g. this week's logical date to get last week's champion.
@@ -604,13 +591,13 @@ class LineageStore:
             query = query.where(ChampionRow.week < as_date(before_week, "before_week"))
         with self._session() as session:
             row = session.scalar(query)
-            return ChampionRecord.from_row(row) if row is not None else None
+            return records.ChampionRecord.from_row(row) if row is not None else None
 
     # -- events -------------------------------------------------------------------------------------------
 
     def record_event(
         self, week: DateLike, kind: str, *, model_id: str | None = None, round: int = 0, payload: Mapping[str, Any] | None = None
-    ) -> EventRecord:
+    ) -> records.EventRecord:
         """Insert or rewrite a lineage event keyed by ``(week, kind, model_id, round)``.
 
         :param week: logical date.
@@ -630,9 +617,13 @@ class LineageStore:
         }
         with self._session() as session:
             self._upsert(session, LineageEventRow, ("week", "kind", "model_id", "round"), values)
-            return EventRecord.from_row(self._get(session, LineageEventRow, (values["week"], kind, values["model_id"], values["round"])))
+            return records.EventRecord.from_row(
+                self._get(session, LineageEventRow, (values["week"], kind, values["model_id"], values["round"]))
+            )
 
-    def events(self, *, kind: str | None = None, model_id: str | None = None, week: DateLike | None = None) -> tuple[EventRecord, ...]:
+    def events(
+        self, *, kind: str | None = None, model_id: str | None = None, week: DateLike | None = None
+    ) -> tuple[records.EventRecord, ...]:
         """Events matching every filter given, by week, kind, model, round.
 
         :param kind: event kind.
@@ -649,11 +640,11 @@ class LineageStore:
         if week is not None:
             query = query.where(LineageEventRow.week == as_date(week, "week"))
         with self._session() as session:
-            return tuple(EventRecord.from_row(r) for r in session.scalars(query))
+            return tuple(records.EventRecord.from_row(r) for r in session.scalars(query))
 
     # -- analyses -----------------------------------------------------------------------------------------
 
-    def ancestry(self, model_id: str) -> tuple[AncestryStep, ...]:
+    def ancestry(self, model_id: str) -> tuple[records.AncestryStep, ...]:
         """The path root -> ``model_id``, each generation with its training runs and evaluations.
 
         :param model_id: the youngest model of the path.
@@ -673,14 +664,16 @@ class LineageStore:
                 current = None if pid is None else family.get(pid) or self._get(session, ModelRow, pid)
             chain.reverse()
             ids = [m.model_id for m in chain]
-            runs: dict[str, list[TrainingRunRecord]] = {i: [] for i in ids}
+            runs: dict[str, list[records.TrainingRunRecord]] = {i: [] for i in ids}
             for r in session.scalars(select(TrainingRunRow).where(TrainingRunRow.model_id.in_(ids)).order_by(TrainingRunRow.week)):
-                runs[r.model_id].append(TrainingRunRecord.from_row(r))
-            evals: dict[str, list[EvaluationRecord]] = {i: [] for i in ids}
+                runs[r.model_id].append(records.TrainingRunRecord.from_row(r))
+            evals: dict[str, list[records.EvaluationRecord]] = {i: [] for i in ids}
             query = select(EvaluationRow).where(EvaluationRow.model_id.in_(ids)).order_by(EvaluationRow.week, EvaluationRow.window_name)
             for e in session.scalars(query):
-                evals[e.model_id].append(EvaluationRecord.from_row(e))
-            return tuple(AncestryStep(ModelRecord.from_row(m), tuple(runs[m.model_id]), tuple(evals[m.model_id])) for m in chain)
+                evals[e.model_id].append(records.EvaluationRecord.from_row(e))
+            return tuple(
+                records.AncestryStep(records.ModelRecord.from_row(m), tuple(runs[m.model_id]), tuple(evals[m.model_id])) for m in chain
+            )
 
     def latest_evaluated_week(self, window: str = "validation") -> dt.date | None:
         """The most recent week with an evaluation over ``window``.
@@ -692,7 +685,9 @@ class LineageStore:
                 select(EvaluationRow.week).where(EvaluationRow.window_name == window).order_by(EvaluationRow.week.desc()).limit(1)
             )
 
-    def leaderboard(self, week: DateLike | None = None, window: str = "validation", limit: int | None = None) -> tuple[LeaderboardRow, ...]:
+    def leaderboard(
+        self, week: DateLike | None = None, window: str = "validation", limit: int | None = None
+    ) -> tuple[records.LeaderboardRow, ...]:
         """Models evaluated in ``week`` over ``window``, best score first (None scores last, then by id).
 
         :param week: logical date; None = the latest evaluated week.
@@ -712,7 +707,7 @@ class LineageStore:
             query = query.limit(limit)
         with self._session() as session:
             return tuple(
-                LeaderboardRow(
+                records.LeaderboardRow(
                     rank=i,
                     model_id=m.model_id,
                     role=m.role,
@@ -726,7 +721,7 @@ class LineageStore:
                 for i, (e, m) in enumerate(session.execute(query).tuples(), start=1)
             )
 
-    def champion_longevity(self) -> tuple[ChampionStint, ...]:
+    def champion_longevity(self) -> tuple[records.ChampionStint, ...]:
         """Champion stints: consecutive recorded weeks held by one model, oldest first."""
         stints: list[list[Any]] = []
         for record in self.champion_history():
@@ -736,11 +731,11 @@ class LineageStore:
             else:
                 stints.append([record.model_id, record.week, record.week, 1])
         return tuple(
-            ChampionStint(model_id=m, from_week=a, to_week=b, weeks_held=n, current=i == len(stints) - 1)
+            records.ChampionStint(model_id=m, from_week=a, to_week=b, weeks_held=n, current=i == len(stints) - 1)
             for i, (m, a, b, n) in enumerate(stints)
         )
 
-    def generation_improvement(self, window: str = "validation") -> ImprovementReport:
+    def generation_improvement(self, window: str = "validation") -> records.ImprovementReport:
         """Share of children scoring above their parent in the same week and window, overall and per generation.
 
         Only pairs where both child and parent have a score in that week count.
@@ -762,14 +757,14 @@ class LineageStore:
                 assert child_score is not None and parent_score is not None  # the query keeps scored pairs only
                 tally[1] += int(child_score > parent_score)
 
-        def stat(generation: int | None, n: int, better: int) -> ImprovementStat:
-            return ImprovementStat(generation=generation, children=n, improved=better, share=better / n if n else None)
+        def stat(generation: int | None, n: int, better: int) -> records.ImprovementStat:
+            return records.ImprovementStat(generation=generation, children=n, improved=better, share=better / n if n else None)
 
         by_generation = tuple(stat(g, n, b) for g, (n, b) in sorted(counts.items()))
         overall = stat(None, sum(s.children for s in by_generation), sum(s.improved for s in by_generation))
-        return ImprovementReport(window_name=window, overall=overall, by_generation=by_generation)
+        return records.ImprovementReport(window_name=window, overall=overall, by_generation=by_generation)
 
-    def weekly_trend(self, window: str = "validation") -> tuple[TrendPoint, ...]:
+    def weekly_trend(self, window: str = "validation") -> tuple[records.TrendPoint, ...]:
         """Best score per evaluated week (and its model) with the change from the previous evaluated week.
 
         :param window: window name.
@@ -786,8 +781,8 @@ class LineageStore:
                     best[week][2] += 1
                 else:
                     best[week] = [model_id, score, 1]
-        points: list[TrendPoint] = []
+        points: list[records.TrendPoint] = []
         for week, (model_id, score, n) in best.items():
             change = score - points[-1].best_score if points else None
-            points.append(TrendPoint(week=week, model_id=model_id, best_score=score, change=change, n_models=n))
+            points.append(records.TrendPoint(week=week, model_id=model_id, best_score=score, change=change, n_models=n))
         return tuple(points)
