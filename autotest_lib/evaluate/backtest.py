@@ -198,20 +198,22 @@ def backtest(
     from autotest_lib.env import PortfolioEnv  # the env pulls in gymnasium; metrics users need not
 
     env = PortfolioEnv(market, config)
-    obs, info = env.reset(options={"start": start, "end": end})
-    t0 = env.t
-    dates, returns, costs, turnover, weights, cash = [], [], [], [], [], []
-    done = False
-    while not done:
-        obs, _reward, terminated, truncated, info = env.step(np.asarray(policy(obs), dtype=np.float32))
-        done = terminated or truncated
-        dates.append(info["date"])
-        returns.append(info["portfolio_return"])
-        costs.append(info["cost"])
-        turnover.append(info["turnover"])
-        weights.append(info["weights"])
-        cash.append(info["cash"])
-    env.close()
+    try:
+        obs, info = env.reset(options={"start": start, "end": end})
+        t0 = env.t
+        dates, returns, costs, turnover, weights, cash = [], [], [], [], [], []
+        done = False
+        while not done:
+            obs, _reward, terminated, truncated, info = env.step(np.asarray(policy(obs), dtype=np.float32))
+            done = terminated or truncated
+            dates.append(info["date"])
+            returns.append(info["portfolio_return"])
+            costs.append(info["cost"])
+            turnover.append(info["turnover"])
+            weights.append(info["weights"])
+            cash.append(info["cash"])
+    finally:
+        env.close()
 
     r = _readonly(returns)
     days = np.arange(t0 + 1, t0 + 1 + len(r))

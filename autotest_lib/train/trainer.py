@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from autotest_lib.errors import BundleError
 from autotest_lib.train.bundle import Bundle, load_model, verify_bundle, write_bundle
 from autotest_lib.train.search_space import hyperparameter_diff
 from autotest_lib.train.spec import TrainSpec
@@ -225,32 +226,9 @@ def _policy_kwargs(spec: TrainSpec) -> dict[str, Any]:
     return {"net_arch": list(spec.ppo.net_arch)}
 
 
-def _new_model(spec: TrainSpec, env: VecEnv, lr: Callable[[float], float] | float) -> PPO:
-    from stable_baselines3 import PPO
-
-    p = spec.ppo
-    return PPO(
-        "MlpPolicy",
-        env,
-        learning_rate=lr,
-        n_steps=p.n_steps,
-        batch_size=p.batch_size,
-        n_epochs=p.n_epochs,
-        gamma=p.gamma,
-        gae_lambda=p.gae_lambda,
-        ent_coef=p.ent_coef,
-        clip_range=p.clip_range,
-        vf_coef=p.vf_coef,
-        max_grad_norm=p.max_grad_norm,
-        policy_kwargs=_policy_kwargs(spec),
-        seed=spec.seed,
-        device="cpu",
-        verbose=0,
-    )
-
-
-def _continuation_overrides(spec: TrainSpec, lr: Callable[[float], float] | float) -> dict[str, Any]:
-    """Hyperparameters a continued model takes from the spec (the architecture stays the parent's)."""
+def _ppo_kwargs(spec: TrainSpec, lr: Callable[[float], float] | float) -> dict[str, Any]:
+    """PPO's keyword arguments from the spec: a new model is built with them, a continued one (whose
+    architecture stays the parent's) is loaded with them."""
     p = spec.ppo
     return {
         "learning_rate": lr,
@@ -265,6 +243,12 @@ def _continuation_overrides(spec: TrainSpec, lr: Callable[[float], float] | floa
         "max_grad_norm": p.max_grad_norm,
         "seed": spec.seed,
     }
+
+
+def _new_model(spec: TrainSpec, env: VecEnv, lr: Callable[[float], float] | float) -> PPO:
+    from stable_baselines3 import PPO
+
+    return PPO("MlpPolicy", env, **_ppo_kwargs(spec, lr), policy_kwargs=_policy_kwargs(spec), device="cpu", verbose=0)
 
 
 def train(
@@ -283,7 +267,6 @@ def train(
     :param callback: an extra SB3 callback (e.g. for progress or tests).
     """
     import torch
-    from stable_baselines3.common.callbacks import CallbackList
     from stable_baselines3.common.utils import set_random_seed
 
     work_dir = Path(work_dir)
@@ -296,6 +279,19 @@ def train(
     set_random_seed(spec.seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     env = make_vec_env(spec, market)
+    try:
+        bundle, wall = _train_in(env, spec, digest, bundle_dir, ckpt_dir, started, callback)
+    finally:
+        env.close()
+    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    return _result_from_bundle(bundle, wall_time_s=wall)
+
+
+def _train_in(
+    env: VecEnv, spec: TrainSpec, digest: str, bundle_dir: Path, ckpt_dir: Path, started: float, callback: BaseCallback | None
+) -> tuple[Bundle, float]:
+    """Build, resume or continue the model in ``env``, train it to the spec's steps and write its bundle."""
+    from stable_baselines3.common.callbacks import CallbackList
 
     parent = verify_bundle(spec.parent_bundle) if spec.parent_bundle else None
     start_steps = int(parent.manifest["cumulative_timesteps"]) if parent else 0
@@ -310,10 +306,10 @@ def train(
         from stable_baselines3 import PPO
 
         ckpt_path, meta = resumed
-        model = PPO.load(ckpt_path, env=env, device="cpu", **_continuation_overrides(spec, lr))
+        model = PPO.load(ckpt_path, env=env, device="cpu", **_ppo_kwargs(spec, lr))
         history.extend(meta["history"])
     elif parent is not None:
-        model = load_model(parent, env=env, **_continuation_overrides(spec, lr))
+        model = load_model(parent, env=env, **_ppo_kwargs(spec, lr))
     else:
         model = _new_model(spec, env, lr)
     model.set_random_seed(spec.seed)
@@ -348,9 +344,7 @@ def train(
         },
     }
     bundle = write_bundle(bundle_dir, model, manifest, {"history.json": json.dumps(history).encode()})
-    env.close()
-    shutil.rmtree(ckpt_dir, ignore_errors=True)
-    return _result_from_bundle(bundle, wall_time_s=wall)
+    return bundle, wall
 
 
 def _finished_bundle(bundle_dir: Path, digest: str) -> Bundle | None:
@@ -372,7 +366,7 @@ def _result_from_bundle(bundle: Bundle, *, wall_time_s: float) -> TrainResult:
         try:
             parent_spec = TrainSpec.model_validate(verify_bundle(spec.parent_bundle).manifest["spec"])
             parent_params, parent_lr = parent_spec.ppo, parent_spec.learning_rate
-        except Exception:  # the parent may have been pruned from the archive since; the diff is then unknown
+        except BundleError:  # the parent may have been pruned from the archive since; the diff is then unknown
             parent_params = None
     history = json.loads((bundle.path / "history.json").read_text())
     return TrainResult(
