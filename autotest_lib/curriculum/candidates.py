@@ -9,11 +9,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from autotest_lib.config import Preset
 from autotest_lib.curriculum.stages import PromotionCheck, check_promotion, stage_config
 from autotest_lib.kinds import ModelStatus
+
+if TYPE_CHECKING:
+    from autotest_lib.registry.store import LineageStore
 
 __all__ = ["EXCLUDED_STATUSES", "Promotable", "curriculum_slots", "promotable"]
 
@@ -50,7 +53,7 @@ def curriculum_slots(preset: Preset) -> int:
     return min(preset.explorers.count, round(preset.curriculum.explorer_share * preset.explorers.count))
 
 
-def promotable(store: Any, week: dt.date, preset: Preset, *, require_bundle: bool = True) -> list[Promotable]:
+def promotable(store: LineageStore, week: dt.date, preset: Preset, *, require_bundle: bool = True) -> list[Promotable]:
     """Curriculum models created in ``week`` that passed their stage's rule and have a next stage, best score first.
 
     :param store: the lineage store.

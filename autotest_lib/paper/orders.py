@@ -21,12 +21,15 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from autotest_lib.config import RegimeConfig
 from autotest_lib.kinds import ModelStatus, PickKind
+
+if TYPE_CHECKING:
+    from autotest_lib.registry.store import LineageStore
 
 __all__ = ["BrokerAdapter", "DryRunBroker", "ModelChoice", "Order", "OrderSet", "choose_model", "prepare_orders", "target_weights"]
 
@@ -111,7 +114,7 @@ def _has_bundle(model: Any) -> bool:
     return bool(model is not None and model.bundle_uri and Path(model.bundle_uri, "manifest.json").is_file())
 
 
-def choose_model(store: Any, week: dt.date, *, regime: str | None = None, min_evidence_days: int = 20) -> ModelChoice:
+def choose_model(store: LineageStore, week: dt.date, *, regime: str | None = None, min_evidence_days: int = 20) -> ModelChoice:
     """The model to paper-trade next week, and the rule that picked it.
 
     1. with a ``regime``: :func:`~autotest_lib.regime.choose_by_regime` over this week's validation evaluations
@@ -127,7 +130,7 @@ def choose_model(store: Any, week: dt.date, *, regime: str | None = None, min_ev
     """
     champ = store.current_champion(before_week=week + dt.timedelta(days=1))
     champion_id = champ.model_id if champ is not None and champ.week == week else None
-    fallback_rule = f"champion of week {week.isoformat()} ({champ.rule})" if champion_id else None
+    fallback_rule = f"champion of week {week.isoformat()} ({champ.rule})" if champ is not None and champion_id else None
     if regime is not None:
         from autotest_lib.regime import RULE_REGIME, choose_by_regime
 
@@ -216,7 +219,7 @@ def _existing(out_dir: Path, week: dt.date, model_id: str) -> OrderSet | None:
 
 
 def prepare_orders(
-    store: Any,
+    store: LineageStore,
     week: dt.date,
     out_dir: Path,
     *,
@@ -248,14 +251,13 @@ def prepare_orders(
     choice = choose_model(store, week, regime=regime, min_evidence_days=cfg.min_evidence_days)
     model_id = choice.model_id
     model = store.get_model(model_id)
-    if not _has_bundle(model):
+    bundle_uri = model.bundle_uri if model is not None else None
+    if bundle_uri is None or not _has_bundle(model):
         previous = _existing(out_dir, week, model_id)
         if previous is not None:
             return previous  # a re-run of a past week whose model a later week pruned: its orders stand
-        raise FileNotFoundError(
-            f"{model_id}'s bundle {model.bundle_uri} is gone (pruned from the archive) and week {week} has no orders yet"
-        )
-    weights, cash, closes, as_of = target_weights(model.bundle_uri, week, source=source)
+        raise FileNotFoundError(f"{model_id}'s bundle {bundle_uri} is gone (pruned from the archive) and week {week} has no orders yet")
+    weights, cash, closes, as_of = target_weights(bundle_uri, week, source=source)
     out_dir.mkdir(parents=True, exist_ok=True)
     orders = tuple(Order(t, round(w, 6), closes[t], as_of) for t, w in weights.items())
     result = OrderSet(

@@ -41,6 +41,7 @@ from autotest_lib.train.search_space import hyperparameter_diff, sample_hyperpar
 
 if TYPE_CHECKING:
     from autotest_lib.registry.records import EventRecord
+    from autotest_lib.registry.store import LineageStore
 
 __all__ = [
     "EXPLOIT_EVENT",
@@ -256,7 +257,7 @@ def advance_plan(plan: RoundPlan, replacements: Iterable[Replacement], seed: int
 # -- reading the state back ------------------------------------------------------------------------------
 
 
-def round_events(store: Any, population: str) -> list[EventRecord]:
+def round_events(store: LineageStore, population: str) -> list[EventRecord]:
     """The population's ``pbt_round`` events (genesis = round 0), by round.
 
     :param store: a :class:`~autotest_lib.registry.LineageStore`.
@@ -265,7 +266,7 @@ def round_events(store: Any, population: str) -> list[EventRecord]:
     return sorted(store.events(kind=ROUND_EVENT, model_id=population_key(population)), key=lambda e: e.round)
 
 
-def rounds_before(store: Any, population: str, week: dt.date) -> int:
+def rounds_before(store: LineageStore, population: str, week: dt.date) -> int:
     """The last round completed in a week before ``week`` (0 for none): ``week`` starts at the next one.
 
     :param store: the lineage store.
@@ -275,7 +276,7 @@ def rounds_before(store: Any, population: str, week: dt.date) -> int:
     return max((e.round for e in round_events(store, population) if e.week < week), default=0)
 
 
-def plan_for_round(store: Any, population: str, round: int) -> RoundPlan:
+def plan_for_round(store: LineageStore, population: str, round: int) -> RoundPlan:
     """The plan of round ``round``: the ``next`` of round ``round - 1``'s event.
 
     :raises LookupError: the previous round was not completed (its exploit step never ran).
@@ -289,7 +290,7 @@ def plan_for_round(store: Any, population: str, round: int) -> RoundPlan:
     )
 
 
-def populations(store: Any) -> list[str]:
+def populations(store: LineageStore) -> list[str]:
     """Names of every population with a genesis event."""
     names = {e.payload.get("population") for e in store.events(kind=ROUND_EVENT) if e.round == 0}
     return sorted(n for n in names if n)
@@ -322,7 +323,7 @@ class TrajectoryPoint:
         return jsonable(self)
 
 
-def trajectories(store: Any, population: str, *, up_to_week: dt.date | None = None) -> list[TrajectoryPoint]:
+def trajectories(store: LineageStore, population: str, *, up_to_week: dt.date | None = None) -> list[TrajectoryPoint]:
     """Every member's score and hyperparameters round by round (from the ``pbt_round`` events).
 
     :param store: the lineage store.
@@ -380,7 +381,7 @@ class HistoryEvent:
         return jsonable(self)
 
 
-def _train_event(store: Any, model_id: str, score: float | None) -> HistoryEvent | None:
+def _train_event(store: LineageStore, model_id: str, score: float | None) -> HistoryEvent | None:
     model = store.get_model(model_id)
     if model is None:
         return None
@@ -405,7 +406,7 @@ def _train_event(store: Any, model_id: str, score: float | None) -> HistoryEvent
     )
 
 
-def member_history(store: Any, member: str, *, follow_copies: bool = False) -> list[HistoryEvent]:
+def member_history(store: LineageStore, member: str, *, follow_copies: bool = False) -> list[HistoryEvent]:
     """A member's history as a chain of ``train`` / ``copy-from`` / ``mutate`` events, oldest first.
 
     By default the chain is the *slot's*: every round it trained, and, where it was replaced, whose copy it

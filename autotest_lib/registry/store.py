@@ -343,6 +343,16 @@ class LineageStore:
             row = self._get(session, ModelRow, model_id)
             return records.ModelRecord.from_row(row) if row is not None else None
 
+    def require_model(self, model_id: str) -> records.ModelRecord:
+        """The model, which the caller knows is registered.
+
+        :raises UnknownModelError: it is not.
+        """
+        model = self.get_model(model_id)
+        if model is None:
+            raise UnknownModelError(f"model {model_id!r} is not registered in {mask_url(self.url)}")
+        return model
+
     def list_models(
         self,
         *,

@@ -15,11 +15,14 @@ import itertools
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autotest_lib.pbt.population import EXPLOIT_EVENT, TrajectoryPoint, populations, round_events, trajectories
 from autotest_lib.registry.store import DateLike, as_date
 from autotest_lib.report.html import Raw, atomic_write_bytes, fmt_float, fmt_steps, page, paragraph, section, table
+
+if TYPE_CHECKING:
+    from autotest_lib.registry.store import LineageStore
 
 __all__ = ["pbt_figure", "pbt_png_name", "pbt_section", "write_pbt_report"]
 
@@ -96,7 +99,7 @@ def _mutations_text(mutations: dict[str, Any]) -> str:
     return "; ".join(f"{k} {show(a)} -> {show(b)}" for k, (a, b) in sorted(mutations.items()))
 
 
-def _population_part(store: Any, population: str, day: dt.date, out_dir: Path) -> str:
+def _population_part(store: LineageStore, population: str, day: dt.date, out_dir: Path) -> str:
     points = trajectories(store, population, up_to_week=day)
     png = out_dir / pbt_png_name(population)
     if not points:
@@ -152,7 +155,7 @@ def _population_part(store: Any, population: str, day: dt.date, out_dir: Path) -
     return "\n".join(parts)
 
 
-def pbt_section(store: Any, week: DateLike, out_dir: Path | str) -> str:
+def pbt_section(store: LineageStore, week: DateLike, out_dir: Path | str) -> str:
     """The report's PBT section for ``week``: per population, a plot and the rounds and exploits.
 
     :param store: the lineage store.
@@ -169,7 +172,7 @@ def pbt_section(store: Any, week: DateLike, out_dir: Path | str) -> str:
     return section("pbt", "Population-based training", *(Raw(_population_part(store, name, day, out)) for name in names))
 
 
-def write_pbt_report(store: Any, week: DateLike, out_dir: Path | str) -> Path:
+def write_pbt_report(store: LineageStore, week: DateLike, out_dir: Path | str) -> Path:
     """A page of its own holding :func:`pbt_section` (``<out_dir>/index.html``); returns its path.
 
     :param store: the lineage store.

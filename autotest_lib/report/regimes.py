@@ -27,7 +27,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,9 @@ import pandas as pd
 from autotest_lib.config import Preset
 from autotest_lib.kinds import EventKind
 from autotest_lib.report.html import Raw, fmt_float, fmt_pct, paragraph, section, table
+
+if TYPE_CHECKING:
+    from autotest_lib.registry.store import LineageStore
 
 __all__ = ["PAPER_PICK", "REGIMES_PNG", "RegimeSection", "SwitchWeek", "realised_switching", "regime_section", "regime_timeline_figure"]
 
@@ -135,7 +138,7 @@ def _week_return(path: Path, start: dt.date, end: dt.date) -> tuple[float | None
     return float(np.prod(1.0 + r.to_numpy()) - 1.0), len(r)
 
 
-def realised_switching(store: Any, day: dt.date, runs_dir: Path) -> list[SwitchWeek]:
+def realised_switching(store: LineageStore, day: dt.date, runs_dir: Path) -> list[SwitchWeek]:
     """The traded weeks up to ``day`` with what the regime pick and the champion earned (see the module docstring).
 
     :param store: the lineage store.
@@ -164,17 +167,18 @@ def realised_switching(store: Any, day: dt.date, runs_dir: Path) -> list[SwitchW
     return out
 
 
-def _leaderboards(store: Any, day: dt.date, current: str, top_n: int) -> list[str]:
+def _leaderboards(store: LineageStore, day: dt.date, current: str, top_n: int) -> list[str]:
     evals = [e for e in store.evaluations(week=day, window="validation") if e.by_regime]
     if not evals:
         return [paragraph("No evaluation of this week has a per-regime breakdown, so there are no per-regime leaderboards.")]
     models = {e.model_id: store.get_model(e.model_id) for e in evals}
-    regimes = sorted({r for e in evals for r in e.by_regime}, key=lambda r: (r != current, r))
+    by_regime = {e.model_id: e.by_regime or {} for e in evals}
+    regimes = sorted({r for e in evals for r in by_regime[e.model_id]}, key=lambda r: (r != current, r))
     parts = []
     for regime in regimes:
         rows = []
         for e in evals:
-            row = e.by_regime.get(regime)
+            row = by_regime[e.model_id].get(regime)
             if not row:
                 continue
             m = models.get(e.model_id)
@@ -248,7 +252,7 @@ def _switching(weeks: Sequence[SwitchWeek]) -> list[str]:
 
 
 def regime_section(
-    store: Any, week: dt.date, runs_dir: Path, preset: Preset, *, years: float = 3.0, top_n: int = 5, anchor: str = "regimes"
+    store: LineageStore, week: dt.date, runs_dir: Path, preset: Preset, *, years: float = 3.0, top_n: int = 5, anchor: str = "regimes"
 ) -> RegimeSection:
     """The regime section of the weekly report (see the module docstring).
 

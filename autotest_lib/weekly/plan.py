@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
@@ -31,6 +31,9 @@ from autotest_lib.kinds import ModelStatus, Role
 from autotest_lib.runs import WeekWindows, week_windows
 from autotest_lib.train.search_space import sample_hyperparameters
 from autotest_lib.train.spec import TrainSpec
+
+if TYPE_CHECKING:
+    from autotest_lib.registry.store import LineageStore
 
 __all__ = ["WeekPlan", "config_hash", "model_id_for", "plan_week", "slot_seed"]
 
@@ -128,7 +131,7 @@ def _explorers(
 def _curriculum(
     week: dt.date,
     preset: Preset,
-    store: Any,
+    store: LineageStore,
     windows: WeekWindows,
     seed: int,
     universe: list[str],
@@ -238,7 +241,9 @@ def _continuation(week, role, slot, parent, budget: RoleBudget, preset: Preset, 
     return _spec(week, role, slot, parent_spec.tickers, parent_spec.ppo, budget, preset, windows, seed, parent=parent, env=parent_spec.env)
 
 
-def plan_week(week: dt.date, preset: Preset, store: Any, *, seed: int | None = None, universe: list[str] | None = None) -> WeekPlan:
+def plan_week(
+    week: dt.date, preset: Preset, store: LineageStore, *, seed: int | None = None, universe: list[str] | None = None
+) -> WeekPlan:
     """Plan one week. ``week`` is the cutoff date; ``store`` is a :class:`~autotest_lib.registry.LineageStore`.
 
     :param week: the week's cutoff (exclusive): no price on or after it is used.
@@ -271,7 +276,7 @@ def plan_week(week: dt.date, preset: Preset, store: Any, *, seed: int | None = N
     if previous is None:
         notes.append("first week: nothing evaluated before this cutoff, so explorers only (no refiners, no champion)")
     else:
-        board = [store.get_model(row.model_id) for row in store.leaderboard(previous) if row.status not in EXCLUDED_STATUSES]
+        board = [store.require_model(row.model_id) for row in store.leaderboard(previous) if row.status not in EXCLUDED_STATUSES]
         board = [m for m in board if m.bundle_uri and (champion is None or m.model_id != champion.model_id)]
         parents = board[: preset.refiners.count]
         notes.append(
@@ -280,7 +285,7 @@ def plan_week(week: dt.date, preset: Preset, store: Any, *, seed: int | None = N
         )
         specs += [_continuation(week, Role.REFINER, i, p, preset.refiners, preset, windows, seed) for i, p in enumerate(parents)]
     if champion is not None and preset.champion.count > 0:
-        parent = store.get_model(champion.model_id)
+        parent = store.require_model(champion.model_id)
         if parent.bundle_uri:
             specs.append(_continuation(week, Role.CHAMPION, 0, parent, preset.champion, preset, windows, seed))
             notes.append(f"champion: {parent.model_id} continued at LR x{preset.champion.lr_multiplier}")
@@ -288,13 +293,13 @@ def plan_week(week: dt.date, preset: Preset, store: Any, *, seed: int | None = N
         notes.append("champion: none chosen yet")
     for spec in specs:  # continuations stay at their parent's curriculum stage
         if spec.model_id not in stages and spec.parent_id is not None:
-            parent_stage = store.get_model(spec.parent_id).stage
+            parent_stage = store.require_model(spec.parent_id).stage
             if parent_stage is not None:
                 stages[spec.model_id] = parent_stage
     return WeekPlan(week=week, windows=windows, specs=tuple(specs), notes=tuple(notes), stages=stages, promotions=tuple(promotions))
 
 
-def previous_evaluated_week(store: Any, week: dt.date) -> dt.date | None:
+def previous_evaluated_week(store: LineageStore, week: dt.date) -> dt.date | None:
     """The latest week before ``week`` whose models were evaluated on the validation window."""
     for record in sorted(store.list_weeks(), key=lambda w: w.week, reverse=True):
         if record.week < week and store.evaluations(week=record.week, window="validation"):

@@ -33,12 +33,15 @@ import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from typing_extensions import TypeIs
 
 from autotest_lib.regime import choose_by_regime
 from autotest_lib.registry import EventKind, ModelStatus, Role
+
+if TYPE_CHECKING:
+    from autotest_lib.registry.store import LineageStore
 
 __all__ = ["ChampionDecision", "Rollback", "champion_decision", "rollback_decisions", "select_week"]
 
@@ -118,7 +121,7 @@ def _fmt(x: float | None) -> str:
 
 
 def select_week(
-    store: Any,
+    store: LineageStore,
     week: dt.date,
     *,
     threshold: float,
@@ -173,7 +176,7 @@ def select_week(
     candidates = [
         (mid, e.score, (e.metrics or {}).get("dsr"))
         for mid, e in evals.items()
-        if mid not in rolled and store.get_model(mid).status not in (ModelStatus.ROLLED_BACK, ModelStatus.FAILED)
+        if mid not in rolled and store.require_model(mid).status not in (ModelStatus.ROLLED_BACK, ModelStatus.FAILED)
     ]
     decision = champion_decision(incumbent, candidates, min_dsr)
     if decision is not None:
@@ -200,7 +203,7 @@ def select_week(
 
 
 def _apply_archive(
-    store: Any,
+    store: LineageStore,
     week: dt.date,
     evals: dict,
     rolled: set[str],
@@ -211,7 +214,7 @@ def _apply_archive(
     extra: Iterable[str] = (),
 ) -> tuple[list[str], list[str]]:
     eligible = [
-        mid for mid, e in evals.items() if mid not in rolled and _finite(e.score) and store.get_model(mid).status != ModelStatus.RETIRED
+        mid for mid, e in evals.items() if mid not in rolled and _finite(e.score) and store.require_model(mid).status != ModelStatus.RETIRED
     ]
     ranked = sorted(eligible, key=lambda mid: (-evals[mid].score, mid))
     keep_ids = ranked[:keep]
@@ -223,7 +226,7 @@ def _apply_archive(
     archive_root = home / "archive"
     archive_root.mkdir(parents=True, exist_ok=True)
     for mid in keep_ids:
-        m = store.get_model(mid)
+        m = store.require_model(mid)
         dest = archive_root / mid
         if m.bundle_uri and Path(m.bundle_uri) != dest and Path(m.bundle_uri).is_dir() and not dest.exists():
             tmp = archive_root / f".{mid}.tmp"
@@ -232,6 +235,7 @@ def _apply_archive(
             tmp.rename(dest)
         if m.status in (ModelStatus.ACTIVE, ModelStatus.ARCHIVED):
             uri = str(dest) if dest.is_dir() else m.bundle_uri
+            assert uri is not None and m.bundle_sha256 is not None  # an active or archived model has its bundle
             store.set_model_bundle(
                 mid, bundle_uri=uri, bundle_sha256=m.bundle_sha256, cumulative_timesteps=m.cumulative_timesteps, status=ModelStatus.ARCHIVED
             )
