@@ -176,11 +176,11 @@ class FilesSource:
         elif self.path.is_file():
             parsed = read_price_file(self.path, self.config)
             frame = parsed.frame.loc[parsed.frame["ticker"].isin(tickers)]
-            have = set(parsed.frame["ticker"].unique().tolist())
-            absent = [t for t in tickers if t not in have]
+            held = set(parsed.frame["ticker"].unique().tolist())
+            absent = [t for t in tickers if t not in held]
             if absent:
                 raise PermanentDataError(
-                    f"no rows for {absent} in {self.path} (it holds: {' '.join(sorted(have))}); add them or drop the ticker"
+                    f"no rows for {absent} in {self.path} (it holds: {' '.join(sorted(held))}); add them or drop the ticker"
                 )
             no_adj = [str(self.path)] if parsed.adj_from_close else []
         else:

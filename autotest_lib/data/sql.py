@@ -79,16 +79,19 @@ class SqlSource:
         cfg, cols = self.config, self.config.columns
         params: dict[str, Any] = {"cutoff": end.date(), "start": (start if start is not None else _EARLIEST).date()}
         if cfg.query is not None:
-            stmt = sa.text(cfg.query)
+            text = sa.text(cfg.query)
             if ":tickers" in cfg.query:
-                stmt = stmt.bindparams(sa.bindparam("tickers", expanding=True))
+                text = text.bindparams(sa.bindparam("tickers", expanding=True))
                 params["tickers"] = tickers
-            return stmt, params
+            return text, params
         names = [n for n in (cols.date, cols.ticker, cols.open, cols.high, cols.low, cols.close, cols.adj_close, cols.volume) if n]
         schema, _, table = cfg.table.rpartition(".") if cfg.table else ("", "", "")
         tab = sa.table(table, *(sa.column(n) for n in names), schema=schema or None)
+        ticker_col = tab.c[cols.ticker] if cols.ticker is not None else None
+        if ticker_col is None:
+            raise KeyError("ticker")  # a table source needs a ticker column (the config check says so first)
         stmt = sa.select(*(tab.c[n] for n in names)).where(
-            tab.c[cols.date] < sa.bindparam("cutoff"), tab.c[cols.ticker].in_(sa.bindparam("tickers", expanding=True))
+            tab.c[cols.date] < sa.bindparam("cutoff"), ticker_col.in_(sa.bindparam("tickers", expanding=True))
         )
         if start is not None:
             stmt = stmt.where(tab.c[cols.date] >= sa.bindparam("start"))

@@ -115,7 +115,7 @@ def parse_table(
     src_ticker = found["ticker"]
     out["ticker"] = raw[src_ticker].astype(str).str.strip().str.upper() if src_ticker is not None and ticker is None else ticker
     for field in ("open", "high", "low", "close", "volume"):
-        out[field] = _parse_numbers(raw[found[field]], field, where, first_line)  # type: ignore[index]
+        out[field] = _parse_numbers(raw[found[field]], field, where, first_line)
     adj = found["adj_close"]
     if adj is not None:
         out["adj_close"] = _parse_numbers(raw[adj], "adj_close", where, first_line)

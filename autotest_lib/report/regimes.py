@@ -14,7 +14,7 @@ weekly report writes the PNG as :data:`REGIMES_PNG` beside its page.
    ``paper_pick`` event (the model the orders used, the regime and the rule) and a later recorded week
    ``w'`` (the next one, at most this week), the *realised* return of the coming week is read from ``w'``'s
    saved backtests: the rows dated in ``[w, w')`` of ``runs/<w'>/backtests/<model>.csv``, compounded. The
-   picked model and ``w``'s champion are both backtested in ``w'`` (``weekly.tasks.candidates`` adds them), so
+   picked model and ``w``'s champion are both backtested in ``w'`` (``tasks.weekly.candidates`` adds them), so
    both are measured on the same days, out of sample for the choice made at ``w``. Cumulative returns
    compound those weeks; a week where either series is missing is listed and left out of both.
 """
@@ -43,7 +43,7 @@ __all__ = ["PAPER_PICK", "REGIMES_PNG", "RegimeSection", "SwitchWeek", "realised
 
 REGIMES_PNG = "regimes.png"
 PAPER_PICK = EventKind.PAPER_PICK
-"""Event kind the paper-trade task records (``weekly.tasks.PAPER_PICK``)."""
+"""Event kind the paper-trade task records (``kinds.EventKind.PAPER_PICK``)."""
 
 _COLOURS = {
     "bull_low_vol": "#cdebc5",
