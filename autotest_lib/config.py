@@ -121,6 +121,18 @@ class RoleBudget(_Strict):
     timesteps: int = Field(ge=0, description="Environment steps added per model this week.")
     lr_multiplier: float = Field(1.0, gt=0, le=10, description="Factor applied to the model's base learning rate.")
     lr_schedule: Literal["linear", "constant"] = Field("linear", description="'linear' decays to 0 over the run; 'constant' keeps it.")
+    ewc_weight: float = Field(
+        0.0,
+        description="Elastic weight consolidation for continued models: penalty (weight/2) * sum F * (theta - theta_parent)^2, "
+        "F the diagonal Fisher information on the parent's training window (0 = off; explorers ignore it).",
+    )
+
+    @field_validator("ewc_weight")
+    @classmethod
+    def _ewc_not_negative(cls, value: float) -> float:
+        if not value >= 0:
+            raise ValueError(f"an EWC weight must be >= 0 (0 turns EWC off); set it to 0 or a positive weight such as 100, not {value}")
+        return value
 
     @property
     def total(self) -> int:
@@ -410,7 +422,10 @@ class Preset(_Strict):
     description: str = Field("", description="One line for humans.")
     explorers: RoleBudget = Field(description="New models with sampled hyperparameters and ticker sets.")
     refiners: RoleBudget = Field(description="Last week's top models continued.")
-    champion: RoleBudget = Field(description="Best model of all time continued.")
+    champion: RoleBudget = Field(
+        description="The top ``count`` models of all time continued, one per lineage: slot 0 is the current champion, slots "
+        "1.. the best-scoring models of other lineages (the plan's 1-2 elite models)."
+    )
     ppo: PPOParams = Field(PPOParams(), description="Default PPO hyperparameters (explorers sample around the search space).")
     search_space: SearchSpace = Field(SearchSpace(), description="Explorer sampling space and PBT clip bounds.")
     env: EnvConfig = Field(EnvConfig(), description="Trading environment.")

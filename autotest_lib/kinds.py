@@ -63,6 +63,8 @@ class EventKind(StrEnum):
     """A completed PBT round (round 0: a population's genesis)."""
     PBT_EXPLOIT = "pbt_exploit"
     """A PBT member replaced by a perturbed copy of a better one."""
+    CHAMPION_SLOT = "champion_slot"
+    """Which elite champion slot a planned champion continuation fills, its parent and lineage (planned)."""
 
 
 class PickKind(StrEnum):

@@ -31,7 +31,7 @@ from autotest_lib.runs import WeekContext, autotest_home, run_cutoff, week_windo
 from autotest_lib.runs.records import record_training, record_validation, universe_with_history
 from autotest_lib.runs.store import migrate, open_store
 from autotest_lib.train import train
-from autotest_lib.weekly.plan import WeekPlan, config_hash, plan_week
+from autotest_lib.weekly.plan import WeekPlan, config_hash, model_id_for, plan_week
 from autotest_lib.weekly.select import select_week
 
 __all__ = [
@@ -137,6 +137,8 @@ def plan(week: dict[str, Any]) -> dict[str, list[str]]:
         )
     for promotion in week_plan.promotions:
         store.record_event(cutoff, EventKind.PROMOTION, model_id=promotion["model_id"], payload=promotion)
+    for slot in week_plan.elite:  # which elite slot each champion continuation fills
+        store.record_event(cutoff, EventKind.CHAMPION_SLOT, model_id=model_id_for(cutoff, Role.CHAMPION, slot.slot), payload=slot.as_dict())
     for note in week_plan.notes:
         log.info("plan: %s", note)
     return {str(role): week_plan.ids(role) for role in WEEKLY_ROLES} | {"notes": list(week_plan.notes)}
@@ -239,6 +241,7 @@ def select(week: dict[str, Any]) -> dict[str, Any]:
         min_dsr=preset.champion_min_dsr,
         keep_top_n=preset.keep_top_n,
         next_refiners=preset.refiners.count,
+        next_champions=preset.champion.count,
         home=ctx.home,
         regime=regime.regime,
         min_evidence_days=preset.regimes.min_evidence_days,

@@ -42,6 +42,7 @@ class TrainSpec(BaseModel):
     parent_id: str | None = Field(None, description="Model this one continues (None for a new model).")
     parent_bundle: str | None = Field(None, description="Path of the parent's bundle directory.")
     checkpoint_every: int = Field(100_000, ge=1, description="Checkpoint period in steps, for resumable retries.")
+    ewc_weight: float = Field(0.0, ge=0, description="EWC penalty weight towards the parent (0 = off; continued models only).")
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainSpec:
@@ -51,6 +52,8 @@ class TrainSpec(BaseModel):
             raise ValueError("parent_id and parent_bundle go together")
         if self.role in (Role.REFINER, Role.CHAMPION) and self.parent_bundle is None:
             raise ValueError(f"role {self.role!r} continues a model: parent_bundle is required")
+        if self.ewc_weight > 0 and self.parent_bundle is None:
+            raise ValueError(f"ewc_weight={self.ewc_weight} needs a parent to consolidate towards; set it to 0 for a new model")
         if self.recent_fraction > 0 and self.recent_start is None:
             raise ValueError("recent_fraction > 0 needs recent_start")
         if self.recent_start is not None and not self.train_start <= self.recent_start < self.train_end:

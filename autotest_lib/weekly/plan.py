@@ -8,7 +8,9 @@ same plan. Model ids are ``<cutoff:%Y%m%d>-<role>-<slot>``: a retry rewrites, ne
 - **refiners**: the previous evaluated week's top models by validation score (rolled-back, retired and
   failed models excluded, and the champion, which has its own slot), continued at LR x ``refiners.lr_multiplier``
   with a constant schedule on the 70/30 recent/history mix;
-- **champion**: the current champion continued at LR x ``champion.lr_multiplier``, constant;
+- **champion**: ``champion.count`` elite slots (:mod:`autotest_lib.weekly.champions`): slot 0 the current
+  champion, further slots the best models of all time from other lineages, each continued at LR
+  x ``champion.lr_multiplier``, constant; ``elite`` says which slot continues which model;
 - **curriculum**: the last ``round(curriculum.explorer_share * explorers.count)`` explorer slots go to
   curriculum models: first the promotions of the previous evaluated week's curriculum models that passed
   their stage's rule (best score first; each continues its parent at the next stage), then new stage-1
@@ -31,6 +33,7 @@ from autotest_lib.kinds import ModelStatus, Role
 from autotest_lib.runs import WeekWindows, week_windows
 from autotest_lib.train.search_space import sample_hyperparameters
 from autotest_lib.train.spec import TrainSpec
+from autotest_lib.weekly.champions import EliteSlot, champion_lineup
 
 if TYPE_CHECKING:
     from autotest_lib.registry.store import LineageStore
@@ -64,6 +67,7 @@ class WeekPlan:
     notes: tuple[str, ...] = field(default=())
     stages: dict[str, int] = field(default_factory=dict)
     promotions: tuple[dict[str, Any], ...] = field(default=())
+    elite: tuple[EliteSlot, ...] = field(default=())
 
     def ids(self, role: str) -> list[str]:
         return [s.model_id for s in self.specs if s.role == role]
@@ -78,6 +82,7 @@ class WeekPlan:
             "notes": list(self.notes),
             "specs": {s.model_id: s.model_dump(mode="json") for s in self.specs},
             "curriculum": {"stages": dict(self.stages), "promotions": [dict(p) for p in self.promotions]},
+            "elite": [slot.as_dict() for slot in self.elite],
         }
 
     @classmethod
@@ -95,6 +100,7 @@ class WeekPlan:
             notes=tuple(data.get("notes", ())),
             stages={k: int(v) for k, v in (curriculum.get("stages") or {}).items()},
             promotions=tuple(dict(p) for p in curriculum.get("promotions") or ()),
+            elite=tuple(EliteSlot(e["slot"], e["parent_id"], e["root_id"], e["score"], e["reason"]) for e in data.get("elite") or ()),
         )
 
 
@@ -230,6 +236,7 @@ def _spec(
         parent_id=parent.model_id if continued else None,
         parent_bundle=parent.bundle_uri if continued else None,
         checkpoint_every=preset.checkpoint_every,
+        ewc_weight=budget.ewc_weight if continued else 0.0,
     )
 
 
@@ -272,31 +279,33 @@ def plan_week(
         specs += cur_specs
         notes += cur_notes
 
-    champion = store.current_champion(before_week=week)
+    elite = champion_lineup(store, week, preset.champion.count, require=previous is not None)
+    elite_ids = {slot.model_id for slot in elite}
     if previous is None:
         notes.append("first week: nothing evaluated before this cutoff, so explorers only (no refiners, no champion)")
     else:
         board = [store.require_model(row.model_id) for row in store.leaderboard(previous) if row.status not in EXCLUDED_STATUSES]
-        board = [m for m in board if m.bundle_uri and (champion is None or m.model_id != champion.model_id)]
+        board = [m for m in board if m.bundle_uri and m.model_id not in elite_ids]
         parents = board[: preset.refiners.count]
         notes.append(
             f"refiners: top {len(parents)} of {len(board)} eligible models from week {previous.isoformat()} "
-            f"(rolled back, retired and failed models and the champion excluded)"
+            f"(rolled back, retired and failed models and the champion slots' models excluded)"
         )
         specs += [_continuation(week, Role.REFINER, i, p, preset.refiners, preset, windows, seed) for i, p in enumerate(parents)]
-    if champion is not None and preset.champion.count > 0:
-        parent = store.require_model(champion.model_id)
-        if parent.bundle_uri:
-            specs.append(_continuation(week, Role.CHAMPION, 0, parent, preset.champion, preset, windows, seed))
-            notes.append(f"champion: {parent.model_id} continued at LR x{preset.champion.lr_multiplier}")
-    elif previous is not None:
+    for slot in elite:
+        parent = store.require_model(slot.model_id)
+        specs.append(_continuation(week, Role.CHAMPION, slot.slot, parent, preset.champion, preset, windows, seed))
+        notes.append(f"champion slot {slot.slot}: {parent.model_id} ({slot.reason}) continued at LR x{preset.champion.lr_multiplier}")
+    if not elite and previous is not None and preset.champion.count > 0:
         notes.append("champion: none chosen yet")
     for spec in specs:  # continuations stay at their parent's curriculum stage
         if spec.model_id not in stages and spec.parent_id is not None:
             parent_stage = store.require_model(spec.parent_id).stage
             if parent_stage is not None:
                 stages[spec.model_id] = parent_stage
-    return WeekPlan(week=week, windows=windows, specs=tuple(specs), notes=tuple(notes), stages=stages, promotions=tuple(promotions))
+    return WeekPlan(
+        week=week, windows=windows, specs=tuple(specs), notes=tuple(notes), stages=stages, promotions=tuple(promotions), elite=tuple(elite)
+    )
 
 
 def previous_evaluated_week(store: LineageStore, week: dt.date) -> dt.date | None:

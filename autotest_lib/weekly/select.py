@@ -19,10 +19,10 @@ no incumbent, the best model becomes champion by the rule ``initial``.
 (the champion is the fallback); it is returned as ``regime_pick`` and its bundle is kept.
 
 **Archive.** The top ``keep_top_n`` models of the week by score, the champion, the models next week will
-refine (the best ``refiners.count`` others), the regime pick, and ``also_keep`` (the curriculum models next
-week will promote) keep their bundles in ``<home>/archive/<model_id>``. Every other model of this or earlier
-weeks is ``retired``: its lineage rows stay, its bundle folders are deleted, and an ``archive_prune`` event
-records it.
+refine (the best ``refiners.count`` others), those of next week's other elite champion slots, the regime pick,
+and ``also_keep`` (the curriculum models next week will promote) keep their bundles in
+``<home>/archive/<model_id>``. Every other model of this or earlier weeks is ``retired``: its lineage rows
+stay, its bundle folders are deleted, and an ``archive_prune`` event records it.
 """
 
 from __future__ import annotations
@@ -129,6 +129,7 @@ def select_week(
     keep_top_n: int,
     home: Path,
     next_refiners: int = 0,
+    next_champions: int = 1,
     regime: str | None = None,
     min_evidence_days: int = 20,
     also_keep: Iterable[str] = (),
@@ -145,6 +146,7 @@ def select_week(
     :param keep_top_n: bundles of the week's best models kept.
     :param home: where ``archive/`` lives.
     :param next_refiners: how many others next week refines (kept too).
+    :param next_champions: next week's ``champion.count``: the elite slots' models are kept too.
     :param regime: the coming week's regime; None skips the regime pick.
     :param min_evidence_days: days of that regime a model needs to be picked for it.
     :param also_keep: more model ids whose bundles must survive (e.g. curriculum promotions of next week).
@@ -187,6 +189,10 @@ def select_week(
         eligible = {mid: evals[mid].by_regime for mid, _score, _dsr in candidates}
         pick = choose_by_regime(regime, eligible, champion_id=decision.model_id if decision else None, min_evidence_days=min_evidence_days)
     extra = [*also_keep, *([pick.model_id] if pick is not None and pick.model_id else [])]
+    if next_champions > 1:  # the elite slots beyond the champion continue models that may rank low this week
+        from autotest_lib.weekly.champions import champion_lineup
+
+        extra += [slot.model_id for slot in champion_lineup(store, week + dt.timedelta(days=1), next_champions)]
     archived, retired = _apply_archive(
         store, week, evals, rolled, decision.model_id if decision else None, keep_top_n, next_refiners, home, extra
     )
