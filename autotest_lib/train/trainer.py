@@ -47,6 +47,7 @@ HISTORY_KEYS = {
     "train/clip_fraction": "clip_fraction",
     "train/learning_rate": "learning_rate",
     "train/loss": "loss",
+    "train/ewc_penalty": "ewc_penalty",
 }
 
 
@@ -313,6 +314,11 @@ def _train_in(
     else:
         model = _new_model(spec, env, lr)
     model.set_random_seed(spec.seed)
+    ewc = _ewc_state(spec, parent) if spec.ewc_weight > 0 and parent is not None else None
+    if ewc is not None:
+        from autotest_lib.train.ewc import attach_ewc
+
+        attach_ewc(model, ewc, spec.ewc_weight)
 
     remaining = end_steps - int(model.num_timesteps)
     if remaining > 0:
@@ -343,8 +349,31 @@ def _train_in(
             "dim": int((env.observation_space.shape or (0,))[0]),
         },
     }
-    bundle = write_bundle(bundle_dir, model, manifest, {"history.json": json.dumps(history).encode()})
+    extra = {"history.json": json.dumps(history).encode()}
+    if ewc is not None:
+        from autotest_lib.train.ewc import EWC_FILE
+
+        manifest["ewc"] = {"weight": spec.ewc_weight, "windows": [list(w) for w in ewc.windows]}
+        extra[EWC_FILE] = ewc.to_bytes()
+    bundle = write_bundle(bundle_dir, model, manifest, extra)
     return bundle, wall
+
+
+def _ewc_state(spec: TrainSpec, parent: Bundle) -> Any:
+    """EWC towards ``parent``: its Fisher on its own training window, plus what its bundle consolidated before."""
+    from autotest_lib.train.ewc import EWC_FILE, EWCState, estimate_fisher
+
+    parent_spec = TrainSpec.model_validate(parent.manifest["spec"])
+    env = make_vec_env(parent_spec)
+    try:
+        model = load_model(parent, env=env)
+        window = (parent_spec.train_start.isoformat(), parent_spec.train_end.isoformat())
+        state = estimate_fisher(model, env, seed=spec.seed, window=window)
+    finally:
+        env.close()
+    if (parent.path / EWC_FILE).is_file():  # online EWC: the parent's own consolidation carries over
+        state = EWCState.from_bytes((parent.path / EWC_FILE).read_bytes(), str(parent.path / EWC_FILE)).merged_with(state)
+    return state
 
 
 def _finished_bundle(bundle_dir: Path, digest: str) -> Bundle | None:
