@@ -97,17 +97,36 @@ def _cmd_lineage(args: argparse.Namespace) -> int:
 
 
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
+    from autotest_lib.evaluate.verdicts import THRESHOLDS, convergence_verdict, metric_labels, verdict_text
+
     week = parse_date(args.week, "--week")
     with open_store(args) as store:
         week = week or store.latest_evaluated_week(args.window)
         rows = store.leaderboard(week, args.window, limit=args.limit) if week else ()
+        histories = {r.model_id: r.history for r in store.training_runs(week=week)} if week else {}
+    labels = {r.model_id: metric_labels(r.metrics) for r in rows}
+    convergence = {r.model_id: convergence_verdict(histories[r.model_id]) for r in rows if r.model_id in histories}
 
     def render() -> str:
         title = f"week {week or '-'}, window {args.window}"
-        body = [[r.rank, r.model_id, r.role, r.generation, r.parent_id, r.status, r.score, r.n_trials] for r in rows]
-        return title + "\n" + format_table(["rank", "model_id", "role", "gen", "parent", "status", "score", "trials"], body)
+        body = [
+            [
+                r.rank, r.model_id, r.role, r.generation, r.parent_id, r.status, r.score, r.n_trials,
+                verdict_text(labels[r.model_id]), convergence[r.model_id].text() if r.model_id in convergence else "-",
+            ]
+            for r in rows
+        ]  # fmt: skip
+        headers = ["rank", "model_id", "role", "gen", "parent", "status", "score", "trials", "verdict", "convergence (this week)"]
+        return title + "\n" + format_table(headers, body) + "\n" + THRESHOLDS
 
-    return emit(args, {"week": week, "window": args.window, "rows": rows}, render)
+    verdicts = {
+        mid: {
+            "labels": {k: lab.__dict__ for k, lab in labels[mid].items()},
+            "convergence": c.as_dict() if (c := convergence.get(mid)) else None,
+        }
+        for mid in labels
+    }
+    return emit(args, {"week": week, "window": args.window, "rows": rows, "verdicts": verdicts}, render)
 
 
 def _cmd_week(args: argparse.Namespace) -> int:

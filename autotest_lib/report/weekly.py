@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from autotest_lib.config import Preset, budget_split
+from autotest_lib.evaluate.verdicts import THRESHOLDS, convergence_verdict, metric_labels, verdict_text
 from autotest_lib.kinds import EventKind, ModelStatus, Role
 from autotest_lib.registry.records import ChampionRecord, EventRecord, LeaderboardRow, ModelRecord, WeekRecord
 from autotest_lib.registry.store import DateLike, LineageStore, as_date
@@ -56,6 +57,10 @@ REPORT_DIR = "report"
 REPORT_HTML = "index.html"
 EQUITY_PNG = "equity_curves.png"
 TRAINING_PNG = "training_curves.png"
+CONVERGENCE_NOTE = (
+    "Convergence, from each run's updates split in thirds: value and policy losses stabilised (last third within "
+    "25% of the run's range of the middle third), entropy falling, explained variance rising (or >= 0.9)."
+)
 
 _ROLE_ORDER = tuple(Role)
 _WINDOWS = (
@@ -311,12 +316,28 @@ def _leaderboard(
                 fmt_pct(_metric(r.metrics, "max_drawdown")),
                 fmt_pct(_metric(r.metrics, "win_rate")),
                 fmt_float(_metric(r.metrics, "dsr"), 3),
+                verdict_text(metric_labels(r.metrics)),
                 _status_cell(r, m, reasons, champion_id),
             ]
         )
         status = m.status if m is not None else r.status
         classes.append("rolled_back" if status == ModelStatus.ROLLED_BACK else "champion" if r.model_id == champion_id else "")
-    headers = ("#", "model", "role", "parent", "gen", "tickers", "cum. steps", "score", "Sharpe", "max DD", "win rate", "DSR", "status")
+    headers = (
+        "#",
+        "model",
+        "role",
+        "parent",
+        "gen",
+        "tickers",
+        "cum. steps",
+        "score",
+        "Sharpe",
+        "max DD",
+        "win rate",
+        "DSR",
+        "verdict",
+        "status",
+    )
     n_rolled = sum(c == "rolled_back" for c in classes)
     summary = f"{len(board)} models evaluated on the {window} window, best score first"
     summary += f"; {n_rolled} rolled back." if n_rolled else "; none rolled back."
@@ -326,6 +347,7 @@ def _leaderboard(
         "leaderboard",
         "Leaderboard",
         paragraph(summary, "muted"),
+        paragraph(THRESHOLDS[0].upper() + THRESHOLDS[1:], "muted"),
         table(headers, rows, numeric=(0, 4, 6, 7, 8, 9, 10, 11), row_classes=classes),
     )
 
@@ -468,10 +490,15 @@ def _training(runs: Sequence[Any], week_models: Sequence[ModelRecord], out_dir: 
                 len(r.history),
                 fmt_float(last.get("explained_variance"), 3),
                 fmt_float(r.wall_time_s, 1),
+                convergence_verdict(r.history).text(),
             ]
         )
-    headers = ("model", "role", "steps", "learning rate", "schedule", "recent share", "updates", "final expl. var.", "wall time (s)")
-    parts = [table(headers, rows, numeric=(2, 3, 5, 6, 7, 8))]
+    headers = (
+        "model", "role", "steps", "learning rate", "schedule", "recent share", "updates", "final expl. var.", "wall time (s)", "convergence"
+    )  # fmt: skip
+    flagged = [r.model_id for r in ordered if convergence_verdict(r.history).flagged]
+    parts = [paragraph(CONVERGENCE_NOTE + (f" Flagged: {', '.join(flagged)}." if flagged else " None flagged."), "muted")]
+    parts.append(table(headers, rows, numeric=(2, 3, 5, 6, 7, 8)))
     histories = {r.model_id: r.history for r in ordered if r.history}
     if histories:
         from autotest_lib.report.plots import training_figure

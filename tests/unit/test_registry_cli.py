@@ -57,11 +57,14 @@ def test_leaderboard_table_and_json(db: str, capsys: pytest.CaptureFixture[str])
     code, out, _ = run(capsys, "leaderboard", "--db", db)
     lines = out.splitlines()
     assert code == 0 and lines[0] == "week 2024-09-08, window validation"
-    assert [line.split()[1] for line in lines[3:]] == ["r0", "e0", "e1"]
-    assert len({line.index("0.") for line in lines[3:]}) == 1, "score column aligned"
+    assert [line.split()[1] for line in lines[3:-1]] == ["r0", "e0", "e1"]
+    assert len({line.index("0.") for line in lines[3:-1]}) == 1, "score column aligned"
+    assert lines[-1].startswith("verdict: Sharpe > 1 good, > 2 excellent; max drawdown < 20% acceptable")
+    assert "Sharpe n/a, DD n/a, win rate n/a" in lines[3] and "too short to judge" in lines[3]  # no metrics, no updates
     code, out, _ = run(capsys, "leaderboard", "--week", "2024-09-01", "--json", "--db", db)
     data = json.loads(out)
     assert data["week"] == "2024-09-01" and [r["model_id"] for r in data["rows"]] == ["e0", "e1"]
+    assert data["verdicts"]["e0"]["labels"]["sharpe"]["label"] == "n/a" and data["verdicts"]["e0"]["convergence"]["flagged"] is False
 
 
 def test_lineage_champions_improvement_trend_models(db: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from autotest_lib.config import Preset, load_preset
+from autotest_lib.evaluate.verdicts import metric_labels, verdict_text
 from autotest_lib.registry import LineageStore
 from autotest_lib.report import EQUITY_PNG, REGIMES_PNG, TRAINING_PNG, write_weekly_report
 from autotest_lib.runs import week_windows
@@ -262,6 +263,8 @@ def test_report_of_a_full_week(lineage_store: LineageStore, preset: Preset, back
     assert by_id[R0][3] == B and by_id[R0][4] == "2" and by_id[R0][5] == "JPM, V" and by_id[R0][6] == "6,144"
     assert by_id[R0][7] == f"{board[[b.model_id for b in board].index(R0)].score:.4f}"
     assert "champion" in by_id[R0][-1]
+    r0 = board[[b.model_id for b in board].index(R0)]
+    assert by_id[R0][12] == verdict_text(metric_labels(r0.metrics)) and "Sharpe > 1 good, > 2 excellent" in page.text("leaderboard")
 
     # 4. equity curves of the top 5 with a total-return table against the benchmarks
     assert page.sections["equity"]["images"] == [EQUITY_PNG]
@@ -288,6 +291,8 @@ def test_report_of_a_full_week(lineage_store: LineageStore, preset: Preset, back
     # 7. training curves of the week's five runs
     assert page.sections["training"]["images"] == [TRAINING_PNG]
     assert sorted(r[0] for r in page.rows("training")) == sorted([D, E, R0, R1, K])
+    assert all(r[-1] == "converging" or r[-1].startswith(("check: ", "too short")) for r in page.rows("training"))
+    assert "explained variance rising" in page.text("training")
 
     # 8. events: the rollback and the archive prune
     events = {r[0]: r for r in page.rows("events")}
