@@ -76,44 +76,34 @@ def _finite(x: Any) -> float | None:
     return v if math.isfinite(v) else None
 
 
+def _banded(metric: str, value: Any, rule: str, bands: Sequence[tuple[float, str]], worst: str, *, below: bool = False) -> MetricLabel:
+    """The first band whose bar ``value`` clears (``value > bar``, or ``value < bar`` when ``below``), else ``worst`` (flagged)."""
+    v = _finite(value)
+    if v is None:
+        return MetricLabel(metric, None, "n/a", None, rule)
+    x = abs(v) if below else v
+    for bar, label in bands:
+        if (x < bar) if below else (x > bar):
+            return MetricLabel(metric, v, label, True, rule)
+    return MetricLabel(metric, v, worst, False, rule)
+
+
 def sharpe_label(value: Any) -> MetricLabel:
     """excellent > 2, good > 1, else weak (flagged)."""
-    v = _finite(value)
     rule = f"Sharpe > {SHARPE_GOOD:g} good, > {SHARPE_EXCELLENT:g} excellent"
-    if v is None:
-        return MetricLabel("sharpe", None, "n/a", None, rule)
-    if v > SHARPE_EXCELLENT:
-        return MetricLabel("sharpe", v, "excellent", True, rule)
-    if v > SHARPE_GOOD:
-        return MetricLabel("sharpe", v, "good", True, rule)
-    return MetricLabel("sharpe", v, "weak", False, rule)
+    return _banded("sharpe", value, rule, ((SHARPE_EXCELLENT, "excellent"), (SHARPE_GOOD, "good")), "weak")
 
 
 def drawdown_label(value: Any) -> MetricLabel:
     """|MDD| < 10% good, < 20% acceptable, else deep (flagged). Accepts -0.15 or 0.15 for a 15% fall."""
-    v = _finite(value)
     rule = f"max drawdown < {DRAWDOWN_ACCEPTABLE:.0%} acceptable, < {DRAWDOWN_GOOD:.0%} good"
-    if v is None:
-        return MetricLabel("max_drawdown", None, "n/a", None, rule)
-    depth = abs(v)
-    if depth < DRAWDOWN_GOOD:
-        return MetricLabel("max_drawdown", v, "good", True, rule)
-    if depth < DRAWDOWN_ACCEPTABLE:
-        return MetricLabel("max_drawdown", v, "acceptable", True, rule)
-    return MetricLabel("max_drawdown", v, "deep", False, rule)
+    return _banded("max_drawdown", value, rule, ((DRAWDOWN_GOOD, "good"), (DRAWDOWN_ACCEPTABLE, "acceptable")), "deep", below=True)
 
 
 def win_rate_label(value: Any) -> MetricLabel:
     """> 60% good, > 50% baseline, else below baseline (flagged)."""
-    v = _finite(value)
     rule = f"win rate > {WIN_RATE_BASELINE:.0%} baseline, > {WIN_RATE_GOOD:.0%} good"
-    if v is None:
-        return MetricLabel("win_rate", None, "n/a", None, rule)
-    if v > WIN_RATE_GOOD:
-        return MetricLabel("win_rate", v, "good", True, rule)
-    if v > WIN_RATE_BASELINE:
-        return MetricLabel("win_rate", v, "baseline", True, rule)
-    return MetricLabel("win_rate", v, "below baseline", False, rule)
+    return _banded("win_rate", value, rule, ((WIN_RATE_GOOD, "good"), (WIN_RATE_BASELINE, "baseline")), "below baseline")
 
 
 def metric_labels(metrics: Mapping[str, Any]) -> dict[str, MetricLabel]:
