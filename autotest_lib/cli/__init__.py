@@ -223,6 +223,36 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return emit(args, models, render)
 
 
+def _cmd_consistency(args: argparse.Namespace) -> int:
+    """Seeds of one preset's explorer, same hyperparameters and tickers: the spread of their validation Sharpe."""
+    import tempfile
+    from pathlib import Path
+
+    from autotest_lib.config import load_preset
+    from autotest_lib.runs.windows import last_completed_week
+    from autotest_lib.weekly.consistency import seed_consistency
+
+    preset = load_preset(args.preset)
+    week = parse_date(args.week, "--week") or last_completed_week(dt.datetime.now(dt.UTC).date())
+    with tempfile.TemporaryDirectory() as tmp:
+        runs, s = seed_consistency(
+            preset,
+            week,
+            args.seeds,
+            Path(args.out or tmp),
+            tickers=args.tickers.split(",") if args.tickers else None,
+            timesteps=args.timesteps,
+        )
+
+    def render() -> str:
+        title = f"preset {preset.name}, week {week}: validation Sharpe of {s.n} seeds (same hyperparameters and tickers)"
+        table = format_table(["seed", "sharpe"], [[r.seed, r.sharpe] for r in runs])
+        summary = f"median {s.median:.4f}  Q1 {s.q1:.4f}  Q3 {s.q3:.4f}  IQR {s.iqr:.4f}  range [{s.low:.4f}, {s.high:.4f}]"
+        return f"{title}\n{table}\n{summary}"
+
+    return emit(args, {"preset": preset.name, "week": week, "runs": runs, "spread": s}, render)
+
+
 # -- parser -------------------------------------------------------------------------------------------------
 
 
@@ -275,6 +305,14 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--role", help="explorer, refiner, champion or pbt")
     models.add_argument("--week", help="created in this week (YYYY-MM-DD)")
     models.set_defaults(func=_cmd_models)
+    cons = sub.add_parser("consistency", parents=[as_json], help="spread (IQR) of validation Sharpe across seeds of one preset")
+    cons.add_argument("--preset", required=True, help="preset name or path")
+    cons.add_argument("--seeds", type=int, default=4, help="number of seeds, at least 2 (default 4)")
+    cons.add_argument("--week", help="cutoff YYYY-MM-DD (default: the last completed week)")
+    cons.add_argument("--tickers", help="comma-separated tickers (default: the first of the preset's universe)")
+    cons.add_argument("--timesteps", type=int, help="steps per model (default: the preset's explorer budget)")
+    cons.add_argument("--out", help="keep the trained bundles in this folder (default: a temporary one)")
+    cons.set_defaults(func=_cmd_consistency)
     register_pbt(sub)
     return parser
 
