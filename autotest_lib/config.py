@@ -24,9 +24,11 @@ from autotest_lib.errors import ConfigError
 from autotest_lib.kinds import Role
 
 __all__ = [
+    "CONTINUOUS_STAGES",
     "BudgetSplit",
     "BuiltinSourceConfig",
     "ColumnMap",
+    "ContinuousConfig",
     "CurriculumConfig",
     "CurriculumStage",
     "DataConfig",
@@ -415,6 +417,34 @@ class RegimeConfig(_Strict):
     min_evidence_days: int = Field(20, ge=1, description="Days in a regime a model needs before it can be picked for it.")
 
 
+CONTINUOUS_STAGES = ("explorers", "refiners", "champion", "backtests", "paper")
+WEEK_HOURS = 7 * 24
+
+
+class ContinuousConfig(_Strict):
+    """The continuous week: when each stage may start, in hours after the week's anchor (default the cutoff,
+    Sunday 02:00 UTC). Every stage still uses only data before the cutoff; only the compute is spread out."""
+
+    explorers: float = Field(24, description="Hours after the anchor the explorers start (Monday).")
+    refiners: float = Field(48, description="Hours after the anchor the refiners start (Tuesday).")
+    champion: float = Field(72, description="Hours after the anchor the champion slots start (Wednesday).")
+    backtests: float = Field(96, description="Hours after the anchor backtests and selection start (Thursday-Friday).")
+    paper: float = Field(144, description="Hours after the anchor paper-trade orders and the report are prepared (Saturday).")
+
+    @model_validator(mode="after")
+    def _fits_the_week(self) -> ContinuousConfig:
+        previous = 0.0
+        for name in CONTINUOUS_STAGES:
+            hours = getattr(self, name)
+            if not previous <= hours < WEEK_HOURS:
+                raise ValueError(
+                    f"{name}={hours:g} hours: the stages must fit in the week in order (0 <= explorers <= refiners <= champion "
+                    f"<= backtests <= paper < {WEEK_HOURS}); set {name} between {previous:g} and {WEEK_HOURS - 1}"
+                )
+            previous = hours
+        return self
+
+
 class Preset(_Strict):
     """One weekly configuration: the compute split and everything the week's tasks need."""
 
@@ -441,6 +471,10 @@ class Preset(_Strict):
     pbt: PBTConfig = Field(PBTConfig(), description="Population-based training (the autotest_pbt DAG).")
     curriculum: CurriculumConfig = Field(CurriculumConfig(), description="Curriculum stages and their share of explorers.")
     regimes: RegimeConfig = Field(RegimeConfig(), description="Regime detection and regime-aware paper-trade selection.")
+    schedule: Literal["sunday", "continuous"] = Field(
+        "sunday", description="'sunday': the whole week in one batch after the cutoff; 'continuous': stages spread over the week."
+    )
+    continuous: ContinuousConfig = Field(ContinuousConfig(), description="Stage start times of the continuous week.")
 
     @model_validator(mode="after")
     def _curriculum_fits(self) -> Preset:

@@ -39,3 +39,18 @@ def preset_names() -> list[str]:
 
 def preset_param() -> Param:
     return Param("demo", type="string", enum=preset_names(), description="Compute split preset (include/config/<name>.yaml).")
+
+
+def week_params() -> dict[str, Param]:
+    """The params of a weekly retraining run (autotest_weekly and autotest_continuous)."""
+    return {
+        "preset": preset_param(),
+        "timesteps_scale": Param(1.0, type="number", exclusiveMinimum=0, maximum=100, description="Multiplies every role's timesteps."),
+        "tickers": Param(
+            None,
+            type=["null", "array"],
+            items={"type": "string", "pattern": "^[A-Z^.\\-]{1,10}$"},
+            description="Override the preset's ticker universe (null = preset's).",
+        ),
+        "seed": Param(0, type="integer", minimum=0, description="Base random seed for the week's plan and training."),
+    }

@@ -9,9 +9,9 @@ backfilled week sees exactly the prices it would have seen live.
 
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 
-from autotest_lib.dag_defaults import DEFAULT_ARGS, START_DATE, TRAINING_POOL, preset_param, weekly_timetable
+from autotest_lib.dag_defaults import DEFAULT_ARGS, START_DATE, TRAINING_POOL, week_params, weekly_timetable
 
 
 @dag(
@@ -24,17 +24,7 @@ from autotest_lib.dag_defaults import DEFAULT_ARGS, START_DATE, TRAINING_POOL, p
     default_args=DEFAULT_ARGS,
     tags=["autotest", "rl", "weekly"],
     doc_md=__doc__,
-    params={
-        "preset": preset_param(),
-        "timesteps_scale": Param(1.0, type="number", exclusiveMinimum=0, maximum=100, description="Multiplies every role's timesteps."),
-        "tickers": Param(
-            None,
-            type=["null", "array"],
-            items={"type": "string", "pattern": "^[A-Z^.\\-]{1,10}$"},
-            description="Override the preset's ticker universe (null = preset's).",
-        ),
-        "seed": Param(0, type="integer", minimum=0, description="Base random seed for the week's plan and training."),
-    },
+    params=week_params(),
 )
 def autotest_weekly() -> None:
     @task

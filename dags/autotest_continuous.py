@@ -1,0 +1,96 @@
+"""AUTOTEST continuous week: the weekly retraining spread over the week instead of one Sunday batch.
+
+Sunday (the cutoff): ingest and plan. Then each stage waits for its start time, deferred on the triggerer
+(``DateTimeSensorAsync``: no worker slot is held while waiting): Monday explorers, Tuesday refiners, Wednesday
+champion slots, Thursday-Friday backtests and selection, Saturday paper-trade orders and the report. Start
+times are hours after an anchor (``preset.continuous``; the anchor defaults to the cutoff, a run may pass an
+earlier one so that ``airflow dags test`` does not wait days). ``schedule`` (param, else the preset's)
+``sunday`` puts every start time at the anchor: the Sunday batch, which ``autotest_weekly`` also runs and
+which stays the default. Every stage reads the week dict, so all of them use only prices before the cutoff.
+
+Thin by design: every task calls one function of ``autotest_lib.weekly.tasks``.
+"""
+
+from __future__ import annotations
+
+from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
+from airflow.sdk import Param, dag, task
+
+from autotest_lib.dag_defaults import DEFAULT_ARGS, START_DATE, TRAINING_POOL, week_params, weekly_timetable
+
+STAGE_TIME = "{{{{ ti.xcom_pull(task_ids='start_week')['stages']['{stage}'] }}}}"
+
+
+@dag(
+    dag_id="autotest_continuous",
+    description="The weekly PPO population with its stages spread over the week (deferrable waits)",
+    schedule=weekly_timetable(),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["autotest", "rl", "weekly", "continuous"],
+    doc_md=__doc__,
+    params={
+        **week_params(),
+        "schedule": Param(
+            None, type=["null", "string"], enum=[None, "sunday", "continuous"], description="sunday | continuous (null = the preset's)."
+        ),
+        "anchor": Param(
+            None, type=["null", "string"], description="ISO datetime the stage offsets count from (null = the cutoff, 02:00 UTC)."
+        ),
+    },
+)
+def autotest_continuous() -> None:
+    @task
+    def start_week(**context) -> dict:
+        """Fix the week (cutoff = data-interval end) and the start time of each stage."""
+        from autotest_lib.weekly import tasks
+        from autotest_lib.weekly.continuous import with_stage_times
+
+        return with_stage_times(tasks.start_week(context["params"], context.get("data_interval_end")), context["params"])
+
+    @task
+    def step(name: str, week: dict) -> dict | list:
+        """One whole-week step of ``autotest_lib.weekly.tasks`` (``migrate`` takes no week)."""
+        from autotest_lib.weekly import tasks
+
+        return tasks.migrate() if name == "migrate" else getattr(tasks, name)(week)
+
+    @task
+    def per_model(name: str, week: dict, model_id: str) -> dict:
+        """One model's step of ``autotest_lib.weekly.tasks`` (``train_one``, ``backtest_one``)."""
+        from autotest_lib.weekly import tasks
+
+        return getattr(tasks, name)(week, model_id)
+
+    @task
+    def ids_of(plan: dict, role: str) -> list[str]:
+        return plan[role]
+
+    def wait(stage: str) -> DateTimeSensorAsync:
+        # all_done: a failed training does not stop the next stage, as in the Sunday batch
+        return DateTimeSensorAsync(task_id=f"wait_{stage}", target_time=STAGE_TIME.format(stage=stage), trigger_rule="all_done")
+
+    week = start_week()
+    step.override(task_id="migrate_lineage_db")("migrate", {}) >> week
+    plan = step.override(task_id="plan_week")("plan", week)
+    step.override(task_id="ingest_prices")("ingest", week) >> plan
+    previous = plan
+    for role, stage in (("explorer", "explorers"), ("refiner", "refiners"), ("champion", "champion")):
+        ids = ids_of.override(task_id=f"{role}_ids")(plan, role)
+        train = per_model.override(task_id=f"train_{role}", pool=TRAINING_POOL, max_active_tis_per_dagrun=None)
+        trained = train.partial(name="train_one", week=week).expand(model_id=ids)
+        previous >> wait(stage) >> trained
+        previous = trained
+    candidates = step.override(task_id="collect_candidates", trigger_rule="all_done")("candidates", week)
+    previous >> wait("backtests") >> candidates
+    backtests = per_model.override(task_id="backtest_model").partial(name="backtest_one", week=week).expand(model_id=candidates)
+    selection = step.override(task_id="select_models", trigger_rule="all_done")("select", week)
+    backtests >> selection
+    orders = step.override(task_id="prepare_paper_trades")("paper_trades", week)
+    selection >> wait("paper") >> orders
+    orders >> step.override(task_id="write_report")("report", week)
+
+
+autotest_continuous()
