@@ -42,16 +42,15 @@ class EliteSlot:
 def elite_slots(champion: Any | None, models: Iterable[Any], best_scores: Mapping[str, float], count: int) -> list[EliteSlot]:
     """Up to ``count`` slots: the champion first, then the best model of each other lineage by best score.
 
-    :param champion: the current champion's model record (``model_id``, ``root_id``), or None.
+    :param champion: the current champion's model record (``model_id``, ``root_id``, ``bundle_uri``); None (or
+        one without a bundle) gives no slots, as a week without a champion continues none.
     :param models: model records (``model_id``, ``root_id``, ``status``, ``bundle_uri``).
     :param best_scores: model id -> its best finite validation score; unscored models are not eligible.
     :param count: the number of slots wanted.
     """
-    if count <= 0:
-        return []
-    out: list[EliteSlot] = []
-    if champion is not None and champion.bundle_uri:
-        out.append(EliteSlot(0, champion.model_id, champion.root_id, best_scores.get(champion.model_id), "current champion"))
+    if count <= 0 or champion is None or not champion.bundle_uri:
+        return []  # no champion (yet), or its bundle is gone: the elite has no head and nothing is continued
+    out = [EliteSlot(0, champion.model_id, champion.root_id, best_scores.get(champion.model_id), "current champion")]
     best_of_lineage: dict[str, tuple[float, str]] = {}
     for m in models:
         s = best_scores.get(m.model_id)

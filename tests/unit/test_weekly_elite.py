@@ -38,7 +38,8 @@ def test_elite_slots_take_the_champion_then_one_best_model_per_other_lineage() -
     assert [(s.slot, s.model_id, s.root_id) for s in slots] == [(0, "a2", "a"), (1, "b2", "b"), (2, "c1", "c")]
     assert elite_slots(champ, models, scores, 1)[0].model_id == "a2"
     assert len(elite_slots(champ, models, scores, 9)) == 3  # a, b, c: the rolled-back and bundle-less lineages do not qualify
-    assert elite_slots(None, models, scores, 0) == []
+    assert elite_slots(champ, models, scores, 0) == [] and elite_slots(None, models, scores, 3) == []
+    assert elite_slots(_m("a2", "a", bundle=None), models, scores, 3) == []
 
 
 @pytest.fixture(scope="module")
