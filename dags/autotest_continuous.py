@@ -8,10 +8,12 @@ earlier one so that ``airflow dags test`` does not wait days). ``schedule`` (par
 ``sunday`` puts every start time at the anchor: the Sunday batch, which ``autotest_weekly`` also runs and
 which stays the default. Every stage reads the week dict, so all of them use only prices before the cutoff.
 
-Thin by design: every task calls one function of ``autotest_lib.weekly.tasks``.
+Thin by design: every task calls one function of ``autotest_lib.tasks.weekly``.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
 from airflow.sdk import Param, dag, task
@@ -45,27 +47,28 @@ def autotest_continuous() -> None:
     @task
     def start_week(**context) -> dict:
         """Fix the week (cutoff = data-interval end) and the start time of each stage."""
-        from autotest_lib.weekly import tasks
+        from autotest_lib.tasks import weekly
         from autotest_lib.weekly.continuous import with_stage_times
 
-        return with_stage_times(tasks.start_week(context["params"], context.get("data_interval_end")), context["params"])
+        return with_stage_times(weekly.start_week(context["params"], context.get("data_interval_end")), context["params"])
 
     @task
-    def step(name: str, week: dict) -> dict | list:
-        """One whole-week step of ``autotest_lib.weekly.tasks`` (``migrate`` takes no week)."""
-        from autotest_lib.weekly import tasks
+    def step(name: str, week: Any) -> dict | list:
+        """One whole-week step of ``autotest_lib.tasks.weekly`` (``migrate`` takes no week)."""
+        from autotest_lib.runs.store import migrate
+        from autotest_lib.tasks import weekly
 
-        return tasks.migrate() if name == "migrate" else getattr(tasks, name)(week)
-
-    @task
-    def per_model(name: str, week: dict, model_id: str) -> dict:
-        """One model's step of ``autotest_lib.weekly.tasks`` (``train_one``, ``backtest_one``)."""
-        from autotest_lib.weekly import tasks
-
-        return getattr(tasks, name)(week, model_id)
+        return migrate() if name == "migrate" else getattr(weekly, name)(week)
 
     @task
-    def ids_of(plan: dict, role: str) -> list[str]:
+    def per_model(name: str, week: Any, model_id: str) -> dict:
+        """One model's step of ``autotest_lib.tasks.weekly`` (``train_one``, ``backtest_one``)."""
+        from autotest_lib.tasks import weekly
+
+        return getattr(weekly, name)(week, model_id)
+
+    @task
+    def ids_of(plan: Any, role: str) -> list[str]:
         return plan[role]
 
     def wait(stage: str) -> DateTimeSensorAsync:

@@ -60,7 +60,7 @@ class EWCState:
         arrays |= {f"anchor/{k}": v.astype(np.float32) for k, v in self.anchor.items()}
         arrays["windows"] = np.array([d for w in self.windows for d in w], dtype="U10")
         buf = io.BytesIO()
-        np.savez(buf, **arrays)
+        np.savez(buf, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as its allow_pickle
         return buf.getvalue()
 
     @classmethod
@@ -98,11 +98,11 @@ def estimate_fisher(model: PPO, env: VecEnv, *, n_samples: int = 256, seed: int 
     """
     import torch
 
-    policy = model.policy
+    policy: Any = model.policy  # an ActorCriticPolicy: one Box observation, one Gaussian action distribution
     params = policy_parameters(model)
     fisher = {k: torch.zeros_like(p) for k, p in params.items()}
     env.seed(seed)
-    obs = env.reset()
+    obs: Any = env.reset()
     generator = torch.Generator().manual_seed(seed)
     seen = 0
     was_training = policy.training

@@ -46,8 +46,8 @@ def stage_times(preset: Preset, cutoff: dt.date, *, schedule: str | None = None,
 
 
 def with_stage_times(week: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """The week dict of :func:`~autotest_lib.weekly.tasks.start_week` plus ``stages``: the run's stage start times."""
-    from autotest_lib.weekly.tasks import preset_for
+    """The week dict of :func:`~autotest_lib.tasks.weekly.start_week` plus ``stages``: the run's stage start times."""
+    from autotest_lib.runs import WeekContext
 
-    cutoff = dt.date.fromisoformat(week["cutoff"])
-    return week | {"stages": stage_times(preset_for(week), cutoff, schedule=params.get("schedule"), anchor=params.get("anchor"))}
+    ctx = WeekContext.from_xcom(week)
+    return week | {"stages": stage_times(ctx.load_preset(), ctx.cutoff, schedule=params.get("schedule"), anchor=params.get("anchor"))}
