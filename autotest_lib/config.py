@@ -467,6 +467,12 @@ class Preset(_Strict):
     champion_min_dsr: float = Field(
         0.5, ge=0, le=1, description="A challenger must reach this deflated Sharpe (probability) to take the champion's place."
     )
+    champion_must_beat_own_1n: bool = Field(
+        False, description="A challenger must also beat 1/N of its own tickers (equal-weight buy-and-hold) on the validation window."
+    )
+    orders_fallback_universe_1n: bool = Field(
+        False, description="When no model of the week beats 1/N of its own tickers on validation, the orders are 1/N of the universe."
+    )
     seed: int = Field(0, ge=0, description="Base seed; each week and slot derive their own from it.")
     pbt: PBTConfig = Field(PBTConfig(), description="Population-based training (the autotest_pbt DAG).")
     curriculum: CurriculumConfig = Field(CurriculumConfig(), description="Curriculum stages and their share of explorers.")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["EventKind", "ModelStatus", "PickKind", "Role", "WeekStatus"]
+__all__ = ["EventKind", "ModelStatus", "PaperStatus", "PickKind", "Role", "WeekStatus"]
 
 
 class Role(StrEnum):
@@ -76,3 +76,14 @@ class PickKind(StrEnum):
     """The champion (no regime pick)."""
     LEADERBOARD_BEST = "leaderboard_best"
     """The week's best model (no champion yet)."""
+    UNIVERSE_1N = "universe_1n"
+    """No model beat 1/N of its own tickers on validation: 1/N of the universe (option orders_fallback_universe_1n)."""
+
+
+class PaperStatus(StrEnum):
+    """A week of the paper ledger."""
+
+    MARKED = "marked"
+    """Its orders were marked to market over the following week."""
+    GAP = "gap"
+    """It had no orders (a skipped or failed run); the row says why."""

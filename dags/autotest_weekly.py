@@ -46,6 +46,12 @@ def autotest_weekly() -> None:
         return weekly.ingest(week)
 
     @task
+    def mark_paper_ledger(week: dict) -> dict:
+        from autotest_lib.tasks import weekly
+
+        return weekly.mark_ledger(week)
+
+    @task
     def plan_week(week: dict) -> dict:
         from autotest_lib.tasks import weekly
 
@@ -97,6 +103,7 @@ def autotest_weekly() -> None:
     ingested = ingest_prices(week)
     plan = plan_week(week)
     ingested >> plan
+    ingested >> mark_paper_ledger(week)
     trained = [
         train_model.override(task_id=f"train_{role}")
         .partial(week=week)

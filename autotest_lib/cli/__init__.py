@@ -20,10 +20,12 @@ import os
 import sys
 from collections.abc import Sequence
 
+from autotest_lib.cli.paper import register as register_paper
 from autotest_lib.cli.pbt import register as register_pbt
 from autotest_lib.cli.tables import CliError, emit, format_table, open_store, parse_date, reader_options
 from autotest_lib.config import budget_split, load_preset
 from autotest_lib.errors import AutotestError
+from autotest_lib.evaluate.own_1n import beats_own_1n, own_1n_scores
 from autotest_lib.registry import current_revision, head_revision, mask_url, resolve_db_url, schema_diff, upgrade
 from autotest_lib.runs import WeekPaths, autotest_home
 
@@ -104,6 +106,7 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
         week = week or store.latest_evaluated_week(args.window)
         rows = store.leaderboard(week, args.window, limit=args.limit) if week else ()
         histories = {r.model_id: r.history for r in store.training_runs(week=week)} if week else {}
+        own = own_1n_scores(store, week, args.window) if week else {}
     labels = {r.model_id: metric_labels(r.metrics) for r in rows}
     convergence = {r.model_id: convergence_verdict(histories[r.model_id]) for r in rows if r.model_id in histories}
 
@@ -111,12 +114,14 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
         title = f"week {week or '-'}, window {args.window}"
         body = [
             [
-                r.rank, r.model_id, r.role, r.generation, r.parent_id, r.status, r.score, r.n_trials,
+                r.rank, r.model_id, r.role, r.generation, r.parent_id, r.status, r.score,
+                own.get(r.model_id), beats_own_1n(r.score, own.get(r.model_id)), r.n_trials,
                 verdict_text(labels[r.model_id]), convergence[r.model_id].text() if r.model_id in convergence else "-",
             ]
             for r in rows
         ]  # fmt: skip
-        headers = ["rank", "model_id", "role", "gen", "parent", "status", "score", "trials", "verdict", "convergence (this week)"]
+        headers = ["rank", "model_id", "role", "gen", "parent", "status", "score", "own 1/N", "beats 1/N", "trials", "verdict"]
+        headers.append("convergence (this week)")
         return title + "\n" + format_table(headers, body) + "\n" + THRESHOLDS
 
     verdicts = {
@@ -126,7 +131,7 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
         }
         for mid in labels
     }
-    return emit(args, {"week": week, "window": args.window, "rows": rows, "verdicts": verdicts}, render)
+    return emit(args, {"week": week, "window": args.window, "rows": rows, "verdicts": verdicts, "own_1n": own}, render)
 
 
 def _cmd_week(args: argparse.Namespace) -> int:
@@ -314,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     cons.add_argument("--out", help="keep the trained bundles in this folder (default: a temporary one)")
     cons.set_defaults(func=_cmd_consistency)
     register_pbt(sub)
+    register_paper(sub)
     return parser
 
 

@@ -19,6 +19,7 @@ import csv
 import datetime as dt
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -228,6 +229,7 @@ def prepare_orders(
     regimes: RegimeConfig | None = None,
     benchmark: str = "SPY",
     use_regimes: bool = True,
+    universe_fallback: Sequence[str] | None = None,
 ) -> OrderSet:
     """Choose the model, compute its target weights, write ``orders.csv`` and ``orders.json`` in ``out_dir``.
 
@@ -241,7 +243,13 @@ def prepare_orders(
     :param regimes: regime windows and evidence threshold (default :class:`~autotest_lib.config.RegimeConfig`).
     :param benchmark: the index the regime is detected on.
     :param use_regimes: False skips the regime rule (champion, else best score).
+    :param universe_fallback: the universe; when given and no model of the week beats 1/N of its own tickers on
+        validation, the orders are 1/N of these tickers instead (kind ``universe_1n``, the rule says why).
     """
+    if universe_fallback is not None:
+        reason = _nobody_beats_own_1n(store, week)
+        if reason is not None:
+            return _universe_orders(week, out_dir, list(universe_fallback), reason, source or "bundled", broker)
     regime = None
     cfg = regimes or RegimeConfig()
     if use_regimes:
@@ -273,13 +281,20 @@ def prepare_orders(
         kind=choice.kind,
         champion_id=choice.champion_id,
     )
-    regime_cell = choice.regime or ""
+    _write(result, broker)
+    return result
+
+
+def _write(result: OrderSet, broker: BrokerAdapter | None) -> None:
+    """Write ``orders.csv`` and ``orders.json`` (atomically), then hand the orders to the broker."""
+    model_id, orders = result.model_id, result.orders
+    regime_cell = result.regime or ""
     rows = [["week", "model_id", "ticker", "target_weight", "last_close", "price_date", "regime", "rule"]]
     rows += [
-        [result.week, model_id, o.ticker, f"{o.target_weight:.6f}", f"{o.last_close:.4f}", o.price_date, regime_cell, choice.rule]
+        [result.week, model_id, o.ticker, f"{o.target_weight:.6f}", f"{o.last_close:.4f}", o.price_date, regime_cell, result.rule]
         for o in orders
     ]
-    rows.append([result.week, model_id, "CASH", f"{result.cash_weight:.6f}", "", as_of, regime_cell, choice.rule])
+    rows.append([result.week, model_id, "CASH", f"{result.cash_weight:.6f}", "", result.as_of, regime_cell, result.rule])
     tmp = result.csv_path.with_name(".orders.csv.tmp")
     with open(tmp, "w", newline="") as fh:
         csv.writer(fh).writerows(rows)
@@ -287,4 +302,60 @@ def prepare_orders(
     payload = result.as_json()
     payload["broker"] = (broker or DryRunBroker()).submit(result)
     _atomic_write(result.json_path, json.dumps(payload, indent=2))
+
+
+UNIVERSE_1N = PickKind.UNIVERSE_1N
+"""Kind (and model id) of orders that hold 1/N of the universe because no model beat its own 1/N."""
+
+
+def _nobody_beats_own_1n(store: Any, week: dt.date) -> str | None:
+    """Why the week falls back to 1/N of the universe, or None when some usable model beats its own 1/N."""
+    from autotest_lib.evaluate.own_1n import beats_own_1n, own_1n_score
+
+    best = None
+    for e in store.evaluations(week=week, window="validation"):
+        model = store.get_model(e.model_id)
+        if model is None or model.status in _EXCLUDED or not _has_bundle(model):
+            continue
+        own = own_1n_score(e.benchmarks)
+        if beats_own_1n(e.score, own):
+            return None
+        if e.score is not None and (best is None or e.score > best[1]):
+            best = (e.model_id, e.score, own)
+    detail = f" (best {best[0]}: score {best[1]:.4f} vs its own 1/N {best[2] if best[2] is None else round(best[2], 4)})" if best else ""
+    return f"no model of week {week.isoformat()} beats 1/N of its own tickers on validation{detail}: 1/N of the universe"
+
+
+def _universe_orders(week: dt.date, out_dir: Path, universe: list[str], rule: str, source: str, broker: BrokerAdapter | None) -> OrderSet:
+    """Equal weights over the universe tickers with a close in the last two weeks before the cutoff."""
+    from autotest_lib.data import load_prices
+    from autotest_lib.errors import DataError, is_permanent
+
+    closes: dict[str, tuple[float, str]] = {}
+    for ticker in universe:
+        try:
+            frame = load_prices([ticker], cutoff=week, start=week - dt.timedelta(days=14), source=source)
+        except DataError as exc:
+            if not is_permanent(exc):
+                raise  # the source did not answer: the task's retry may get it
+            continue  # not listed (yet): left out of the 1/N
+        last = frame.iloc[-1]
+        closes[ticker] = (float(last["close"]), last["date"].date().isoformat())
+    if not closes:
+        raise LookupError(f"week {week.isoformat()}: no universe ticker has a price in the two weeks before the cutoff; nothing to trade")
+    weight = round(1.0 / len(closes), 6)
+    orders = tuple(Order(t, weight, c, d) for t, (c, d) in closes.items())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = OrderSet(
+        week=week.isoformat(),
+        model_id=UNIVERSE_1N,
+        rule=rule,
+        as_of=max(d for _, d in closes.values()),
+        cash_weight=round(1.0 - weight * len(closes), 6),
+        orders=orders,
+        csv_path=out_dir / "orders.csv",
+        json_path=out_dir / "orders.json",
+        kind=UNIVERSE_1N,
+    )
+    _write(result, broker)
     return result

@@ -14,10 +14,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from autotest_lib.kinds import ModelStatus, Role, WeekStatus
+from autotest_lib.kinds import ModelStatus, PaperStatus, Role, WeekStatus
 
 __all__ = [
     "MODEL_STATUSES",
+    "PAPER_STATUSES",
     "ROLES",
     "WEEK_STATUSES",
     "Base",
@@ -25,6 +26,7 @@ __all__ = [
     "EvaluationRow",
     "LineageEventRow",
     "ModelRow",
+    "PaperWeekRow",
     "TrainingRunRow",
     "WeekRow",
 ]
@@ -35,6 +37,8 @@ MODEL_STATUSES: tuple[str, ...] = tuple(s.value for s in ModelStatus)
 """Life cycle of a model (:class:`~autotest_lib.kinds.ModelStatus`)."""
 WEEK_STATUSES: tuple[str, ...] = tuple(s.value for s in WeekStatus)
 """Life cycle of a weekly run (:class:`~autotest_lib.kinds.WeekStatus`)."""
+PAPER_STATUSES: tuple[str, ...] = tuple(s.value for s in PaperStatus)
+"""A paper-ledger week (:class:`~autotest_lib.kinds.PaperStatus`)."""
 
 JSONType = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 MODEL_ID = sa.String(128)
@@ -166,3 +170,26 @@ class LineageEventRow(_Timestamps, Base):
     model_id: Mapped[str] = mapped_column(MODEL_ID, primary_key=True)
     round: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+
+
+class PaperWeekRow(_Timestamps, Base):
+    """One week of the paper ledger, keyed by the cutoff whose orders it marks (or the gap where there were none)."""
+
+    __tablename__ = "paper_ledger"
+    __table_args__ = (sa.CheckConstraint(_in("status", PAPER_STATUSES), name="status"),)
+
+    week: Mapped[dt.date] = mapped_column(sa.Date, primary_key=True)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    reason: Mapped[str] = mapped_column(sa.Text)
+    model_id: Mapped[str | None] = mapped_column(MODEL_ID)
+    start_date: Mapped[dt.date | None] = mapped_column(sa.Date)
+    end_date: Mapped[dt.date | None] = mapped_column(sa.Date)
+    gross_return: Mapped[float | None] = mapped_column(sa.Float)
+    net_return: Mapped[float | None] = mapped_column(sa.Float)
+    turnover: Mapped[float | None] = mapped_column(sa.Float)
+    exposure: Mapped[float | None] = mapped_column(sa.Float)
+    own_1n_return: Mapped[float | None] = mapped_column(sa.Float)
+    universe_1n_return: Mapped[float | None] = mapped_column(sa.Float)
+    benchmark_return: Mapped[float | None] = mapped_column(sa.Float)
+    weights: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    contributions: Mapped[dict[str, Any]] = mapped_column(JSONType)

@@ -19,6 +19,7 @@ __all__ = [
     "ImprovementStat",
     "LeaderboardRow",
     "ModelRecord",
+    "PaperWeekRecord",
     "TrainingRunRecord",
     "TrendPoint",
     "WeekRecord",
@@ -235,3 +236,33 @@ class TrendPoint(_Record):
     best_score: float
     change: float | None
     n_models: int
+
+
+@dataclasses.dataclass(frozen=True)
+class PaperWeekRecord(_Record):
+    """One week of the paper ledger: the orders placed at cutoff ``week`` marked to market over the following week.
+
+    Returns are simple returns from the last adjusted close before ``week`` (``start_date``) to the last one
+    before the next cutoff (``end_date``). ``status`` is ``marked``, or ``gap`` when the week had no orders
+    (then ``reason`` says why and every return is None). ``net_return`` is ``gross_return`` less
+    (cost + slippage) bps times ``turnover`` against the previous week's target weights. Benchmarks over the
+    same days: ``own_1n_return`` (1/N of the order's own tickers at the same gross ``exposure``),
+    ``universe_1n_return`` (1/N of the preset's universe, fully invested) and ``benchmark_return`` (the index).
+    ``contributions`` is each ticker's weight times its return.
+    """
+
+    week: dt.date
+    status: str
+    reason: str
+    model_id: str | None
+    start_date: dt.date | None
+    end_date: dt.date | None
+    gross_return: float | None
+    net_return: float | None
+    turnover: float | None
+    exposure: float | None
+    own_1n_return: float | None
+    universe_1n_return: float | None
+    benchmark_return: float | None
+    weights: dict[str, float]
+    contributions: dict[str, float]

@@ -38,6 +38,7 @@ from autotest_lib.registry.models import (
     TrainingRunRow,
     WeekRow,
 )
+from autotest_lib.registry.paper_store import PaperLedgerStore
 
 __all__ = ["DateLike", "LineageStore", "as_date", "diff_hyperparameters"]
 
@@ -121,7 +122,7 @@ def _check(value: str, allowed: tuple[str, ...], name: str) -> str:
     return value
 
 
-class LineageStore:
+class LineageStore(PaperLedgerStore):
     """Read and write the lineage registry; every method runs in its own short transaction.
 
     The database must already be at the Alembic head (``autotest db upgrade``); the store never creates tables.

@@ -96,7 +96,9 @@ def write_weekly_report(
     out_dir = Path(week_dir) / REPORT_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
 
+    from autotest_lib.evaluate.own_1n import own_1n_scores
     from autotest_lib.pbt import superseded_versions
+    from autotest_lib.report.forward import forward_section
 
     record = store.get_week(day)
     board = store.leaderboard(day, window=window)
@@ -110,12 +112,14 @@ def write_weekly_report(
     events = store.events(week=day)
     runs = store.training_runs(week=day)
     week_models = store.list_models(week=day)
+    own_1n = own_1n_scores(store, day, window)
 
     sections = [
         _header(day, preset, record),
         _budget(preset, record, week_models, runs),
-        _leaderboard(board, models, champion if champion is not None and champion.week == day else None, events, window, hidden),
+        _leaderboard(board, models, champion if champion is not None and champion.week == day else None, events, window, hidden, own_1n),
         _equity(board, Path(week_dir) / "backtests", out_dir, preset.data.benchmark, top_n, window, day),
+        forward_section(store, day, out_dir),
         _regimes(store, day, Path(week_dir), out_dir, preset),
         _champions(store, history, day),
         _lineage(store, champion, window),
@@ -128,6 +132,7 @@ def write_weekly_report(
         ("budget", "Budget"),
         ("leaderboard", "Leaderboard"),
         ("equity", "Equity"),
+        ("forward", "Forward"),
         ("regimes", "Regimes"),
         ("champions", "Champions"),
         ("lineage", "Lineage"),
@@ -287,6 +292,18 @@ def _status_cell(row: LeaderboardRow, model: ModelRecord | None, reasons: Mappin
     return Raw(text)
 
 
+def _own_1n_cell(score: float | None, own: float | None) -> Raw | str | None:
+    """The own-1/N score, flagged when the model trails it."""
+    from autotest_lib.evaluate.own_1n import beats_own_1n
+
+    if own is None:
+        return None
+    text = html.escape(fmt_float(own, 4) or "")
+    if beats_own_1n(score, own):
+        return text
+    return Raw(f'{text} <span class="tag rolled_back">trails 1/N</span>')
+
+
 def _leaderboard(
     board: Sequence[LeaderboardRow],
     models: Mapping[str, ModelRecord],
@@ -294,6 +311,7 @@ def _leaderboard(
     events: Sequence[EventRecord],
     window: str,
     hidden_pbt_versions: int = 0,
+    own_1n: Mapping[str, float | None] | None = None,
 ) -> str:
     if not board:
         return section("leaderboard", "Leaderboard", paragraph("No model was evaluated this week, so there is no leaderboard."))
@@ -312,6 +330,7 @@ def _leaderboard(
                 ", ".join(m.tickers) if m is not None else None,
                 fmt_steps(m.cumulative_timesteps) if m is not None else None,
                 fmt_float(r.score, 4),
+                _own_1n_cell(r.score, (own_1n or {}).get(r.model_id)),
                 fmt_float(_metric(r.metrics, "sharpe"), 2),
                 fmt_pct(_metric(r.metrics, "max_drawdown")),
                 fmt_pct(_metric(r.metrics, "win_rate")),
@@ -331,6 +350,7 @@ def _leaderboard(
         "tickers",
         "cum. steps",
         "score",
+        "own 1/N",
         "Sharpe",
         "max DD",
         "win rate",
@@ -348,7 +368,8 @@ def _leaderboard(
         "Leaderboard",
         paragraph(summary, "muted"),
         paragraph(THRESHOLDS[0].upper() + THRESHOLDS[1:], "muted"),
-        table(headers, rows, numeric=(0, 4, 6, 7, 8, 9, 10, 11), row_classes=classes),
+        paragraph("own 1/N: the score of holding the model's own tickers at equal weights on the same window, the bar a model must clear."),
+        table(headers, rows, numeric=(0, 4, 6, 7, 8, 9, 10, 11, 12), row_classes=classes),
     )
 
 

@@ -23,6 +23,7 @@ from autotest_lib.data import load_prices
 from autotest_lib.errors import PermanentDataError
 from autotest_lib.evaluate.metrics import deflated_sharpe_ratio
 from autotest_lib.paper import prepare_orders
+from autotest_lib.paper.ledger import update_ledger
 from autotest_lib.pbt import superseded_versions
 from autotest_lib.regime import current_regime
 from autotest_lib.registry import EventKind, LineageStore, ModelStatus, Role, WeekStatus
@@ -38,6 +39,7 @@ __all__ = [
     "backtest_one",
     "candidates",
     "ingest",
+    "mark_ledger",
     "migrate",
     "paper_trades",
     "plan",
@@ -97,6 +99,20 @@ def ingest(week: dict[str, Any]) -> dict[str, Any]:
         "tickers": len(tickers),
         "last_date": last.date().isoformat(),
         "first_dates": {t: d.date().isoformat() for t, d in firsts.items()},
+    }
+
+
+def mark_ledger(week: dict[str, Any]) -> dict[str, Any]:
+    """Mark the earlier weeks' paper orders to market up to this cutoff (gaps recorded with their reason)."""
+    ctx = WeekContext.from_xcom(week)
+    preset = ctx.load_preset()
+    env, data = preset.env, preset.data
+    costs = {"cost_bps": env.cost_bps, "slippage_bps": env.slippage_bps}
+    runs = ctx.paths.run_dir.parent
+    rows = update_ledger(open_store(), ctx.cutoff, runs, universe=data.universe, benchmark=data.benchmark, source=data.source, **costs)
+    return {
+        "marked": [r.week.isoformat() for r in rows if r.status == "marked"],
+        "gaps": [r.week.isoformat() for r in rows if r.status == "gap"],
     }
 
 
@@ -246,6 +262,7 @@ def select(week: dict[str, Any]) -> dict[str, Any]:
         regime=regime.regime,
         min_evidence_days=preset.regimes.min_evidence_days,
         also_keep=[p.model_id for p in promotions],
+        beat_own_1n=preset.champion_must_beat_own_1n,
     )
     out["regime"] = regime.as_dict()
     out["promotable"] = [{"model_id": p.model_id, "stage": p.stage, "reason": p.check.reason} for p in promotions]
@@ -296,7 +313,13 @@ def paper_trades(week: dict[str, Any]) -> dict[str, Any]:
     store = open_store()
     preset = ctx.load_preset()
     orders = prepare_orders(
-        store, ctx.cutoff, ctx.paths.orders, source=preset.data.source, regimes=preset.regimes, benchmark=preset.data.benchmark
+        store,
+        ctx.cutoff,
+        ctx.paths.orders,
+        source=preset.data.source,
+        regimes=preset.regimes,
+        benchmark=preset.data.benchmark,
+        universe_fallback=preset.data.universe if preset.orders_fallback_universe_1n else None,
     )
     store.record_event(
         ctx.cutoff,

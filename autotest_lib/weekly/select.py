@@ -30,7 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +42,8 @@ from autotest_lib.registry import EventKind, ModelStatus, Role
 
 if TYPE_CHECKING:
     from autotest_lib.registry.store import LineageStore
+
+from autotest_lib.evaluate.own_1n import beats_own_1n, own_1n_score
 
 __all__ = ["ChampionDecision", "Rollback", "champion_decision", "rollback_decisions", "select_week"]
 
@@ -89,13 +91,21 @@ def rollback_decisions(pairs: list[tuple[str, str, float | None, float | None]],
 
 
 def champion_decision(
-    incumbent: tuple[str, float | None] | None, candidates: list[tuple[str, float | None, float | None]], min_dsr: float
+    incumbent: tuple[str, float | None] | None,
+    candidates: list[tuple[str, float | None, float | None]],
+    min_dsr: float,
+    *,
+    own_1n: Mapping[str, float | None] | None = None,
 ) -> ChampionDecision | None:
     """Apply the champion rule. ``candidates`` are ``(model_id, score, dsr)`` of this week (not rolled back).
 
+    :param own_1n: when given, the rule's option that a challenger (or the first champion) must also beat the
+        score of 1/N of its own tickers on the validation window: ``{model_id: own-1/N score}``.
     :returns: the decision, or None when there is neither an incumbent nor a scored candidate.
     """
     scored = [(mid, score, dsr) for mid, score, dsr in candidates if _finite(score)]
+    if own_1n is not None:
+        scored = [(mid, score, dsr) for mid, score, dsr in scored if beats_own_1n(score, own_1n.get(mid))]
     best = max(scored, key=lambda c: (c[1], c[0])) if scored else None
     if incumbent is None:
         if best is None:
@@ -106,13 +116,17 @@ def champion_decision(
         best_id, best_score, best_dsr = best
         beats = not _finite(inc_score) or best_score > inc_score
         if beats and _finite(best_dsr) and best_dsr >= min_dsr:
+            bar = f" and its own 1/N ({_fmt(own_1n.get(best_id))})" if own_1n is not None else ""
+            won = f"challenger: score {best_score:.4f} beats incumbent {inc_id} ({_fmt(inc_score)}){bar}"
             return ChampionDecision(
                 best_id,
-                f"challenger: score {best_score:.4f} beats incumbent {inc_id} ({_fmt(inc_score)}) with DSR {best_dsr:.3f} >= {min_dsr}",
+                f"{won} with DSR {best_dsr:.3f} >= {min_dsr}",
                 float(best_score),
                 True,
             )
     reason = "incumbent kept: no challenger beats it with enough deflated Sharpe"
+    if own_1n is not None:
+        reason += " and its own 1/N"
     return ChampionDecision(inc_id, reason, float(inc_score) if _finite(inc_score) else float("nan"), False)
 
 
@@ -133,6 +147,7 @@ def select_week(
     regime: str | None = None,
     min_evidence_days: int = 20,
     also_keep: Iterable[str] = (),
+    beat_own_1n: bool = False,
 ) -> dict[str, Any]:
     """Apply rollback guard, champion rule, regime pick and archive policy for ``week`` to the registry.
 
@@ -150,6 +165,7 @@ def select_week(
     :param regime: the coming week's regime; None skips the regime pick.
     :param min_evidence_days: days of that regime a model needs to be picked for it.
     :param also_keep: more model ids whose bundles must survive (e.g. curriculum promotions of next week).
+    :param beat_own_1n: a challenger must also beat 1/N of its own tickers on the validation window.
     """
     evals = {e.model_id: e for e in store.evaluations(week=week, window="validation")}
     models = {m.model_id: m for m in store.list_models(week=week)}
@@ -180,7 +196,8 @@ def select_week(
         for mid, e in evals.items()
         if mid not in rolled and store.require_model(mid).status not in (ModelStatus.ROLLED_BACK, ModelStatus.FAILED)
     ]
-    decision = champion_decision(incumbent, candidates, min_dsr)
+    own = {mid: own_1n_score(e.benchmarks) for mid, e in evals.items()} if beat_own_1n else None
+    decision = champion_decision(incumbent, candidates, min_dsr, own_1n=own)
     if decision is not None:
         store.set_champion(week=week, model_id=decision.model_id, rule=decision.rule, score=decision.score)
 

@@ -56,6 +56,7 @@ def test_weekly_dag_shape(dagbag) -> None:
         "start_week",
         "ingest_prices",
         "plan_week",
+        "mark_paper_ledger",
         "train_explorer",
         "train_refiner",
         "train_champion",
@@ -76,6 +77,7 @@ def test_weekly_dag_shape(dagbag) -> None:
     # ordering: nothing trains before the plan, nothing selects before the backtests
     assert "explorer_ids" in dag.get_task("train_explorer").upstream_task_ids
     assert "backtest_model" in dag.get_task("select_models").upstream_task_ids
+    assert "ingest_prices" in dag.get_task("mark_paper_ledger").upstream_task_ids
 
 
 def test_bad_params_fail_at_trigger_time(dagbag) -> None:

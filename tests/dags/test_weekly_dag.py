@@ -181,3 +181,17 @@ def test_rerunning_a_week_leaves_the_registry_as_if_it_ran_once(pipeline) -> Non
     before = snapshot()
     _run_week(pipeline["harness"], WEEKS[2])
     assert snapshot() == before
+
+
+def test_each_week_marks_the_previous_weeks_orders(pipeline) -> None:
+    """mark_paper_ledger of weeks 2 and 3 marked weeks 1 and 2's orders; week 3's waits for the week after it."""
+    store, home = pipeline["store"], pipeline["home"]
+    ledger = store.paper_ledger()
+    assert [(e.week, e.status) for e in ledger] == [(WEEKS[0], "marked"), (WEEKS[1], "marked")]
+    for entry in ledger:
+        orders = json.loads((home / "runs" / entry.week.isoformat() / "orders" / "orders.json").read_text())
+        assert entry.model_id == orders["model_id"] and entry.reason == orders["rule"]
+        assert entry.start_date < entry.week <= entry.end_date + dt.timedelta(days=7) and entry.end_date < entry.week + dt.timedelta(days=7)
+        assert entry.net_return == pytest.approx(entry.gross_return - 10e-4 * entry.turnover)
+    html = (home / "runs" / WEEKS[2].isoformat() / "report" / "index.html").read_text()
+    assert 'id="forward"' in html and "beat own 1/N" in html

@@ -230,6 +230,7 @@ def test_report_of_a_full_week(lineage_store: LineageStore, preset: Preset, back
         "budget",
         "leaderboard",
         "equity",
+        "forward",
         "regimes",
         "champions",
         "lineage",
@@ -264,7 +265,12 @@ def test_report_of_a_full_week(lineage_store: LineageStore, preset: Preset, back
     assert by_id[R0][7] == f"{board[[b.model_id for b in board].index(R0)].score:.4f}"
     assert "champion" in by_id[R0][-1]
     r0 = board[[b.model_id for b in board].index(R0)]
-    assert by_id[R0][12] == verdict_text(metric_labels(r0.metrics)) and "Sharpe > 1 good, > 2 excellent" in page.text("leaderboard")
+    assert by_id[R0][13] == verdict_text(metric_labels(r0.metrics)) and "Sharpe > 1 good, > 2 excellent" in page.text("leaderboard")
+    # own 1/N (equal-weight buy-and-hold of the model's tickers) next to the score, flagged when the model trails it
+    for e in lineage_store.evaluations(week=W2, window="validation"):
+        bar = e.benchmarks["buy_and_hold"]["sharpe"]
+        assert by_id[e.model_id][8].startswith(f"{bar:.4f}")
+        assert ("trails 1/N" in by_id[e.model_id][8]) == (e.score <= bar)
 
     # 4. equity curves of the top 5 with a total-return table against the benchmarks
     assert page.sections["equity"]["images"] == [EQUITY_PNG]

@@ -69,6 +69,19 @@ def test_champion_rule() -> None:
     assert champion_decision(None, [("a", None, None)], min_dsr=0.0) is None
 
 
+def test_champion_rule_option_own_1n() -> None:
+    """With the option, a challenger (and a first champion) must also beat 1/N of its own tickers."""
+    own = {"a": 0.5, "b": 2.5, "c": 1.2}
+    first = champion_decision(None, [("a", 1.0, 0.2), ("b", 2.0, 0.1)], min_dsr=0.0, own_1n=own)
+    assert first.model_id == "a", "b scores more but trails its own 1/N"
+    candidates = [("a", 1.0, 0.9), ("b", 2.0, 0.9), ("c", 1.5, 0.9)]
+    won = champion_decision(("a", 1.0), candidates, min_dsr=0.5, own_1n=own)
+    assert won.model_id == "c" and "own 1/N (1.2000)" in won.rule
+    kept = champion_decision(("a", 1.0), [("a", 1.0, 0.9), ("b", 2.0, 0.9)], min_dsr=0.5, own_1n=own)
+    assert kept.model_id == "a" and not kept.changed and "own 1/N" in kept.rule
+    assert champion_decision(("a", 1.0), [("a", 1.0, 0.9), ("b", 2.0, 0.9)], min_dsr=0.5).model_id == "b"  # option off
+
+
 @pytest.fixture
 def sqlite_store(tmp_path):
     from autotest_lib.registry import LineageStore, upgrade
