@@ -30,7 +30,11 @@ COPY autotest_lib ./autotest_lib
 COPY include ./include
 COPY dags ./dags
 RUN pip install --no-deps -e . \
- && python -c "import autotest_lib, airflow.providers.celery, airflow.providers.postgres"
+ && python -c "import autotest_lib, airflow.providers.postgres" \
+ && AIRFLOW__CORE__EXECUTOR=CeleryExecutor python -c "from airflow.executors.executor_loader import ExecutorLoader; \
+ExecutorLoader.import_default_executor_cls()"
+# ^ loads the executor class itself: importing airflow.providers.celery alone passed with celery 5.7, whose
+#   missing celery.backends.database.retry only broke the scheduler and workers at start.
 
 # Non-root user; group 0 so the image also runs under an arbitrary uid. The directories below are where the
 # compose file mounts its named volumes: Docker copies their ownership into a fresh volume.

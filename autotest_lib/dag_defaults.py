@@ -16,6 +16,9 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 TRAINING_POOL = "autotest_training"
 """Pool every training task runs in; size it to the worker's cores (``airflow pools set``)."""
 
+MODEL_ID_MAP_INDEX = "{{ task.op_kwargs['model_id'] }}"
+"""``map_index_template`` of tasks mapped over model ids: the UI lists them by model id, not 0, 1, 2."""
+
 START_DATE = pendulum.datetime(2024, 1, 7, 2, tz="UTC")
 
 DEFAULT_ARGS = {

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from airflow.sdk import Param, TaskGroup, TriggerRule, dag, task
 
-from autotest_lib.dag_defaults import DEFAULT_ARGS, START_DATE, TRAINING_POOL, preset_param, weekly_timetable
+from autotest_lib.dag_defaults import DEFAULT_ARGS, MODEL_ID_MAP_INDEX, START_DATE, TRAINING_POOL, preset_param, weekly_timetable
 
 MAX_ROUNDS = 8
 """Round groups unrolled at parse time: the most rounds one run can perform."""
@@ -74,7 +74,7 @@ def autotest_pbt() -> None:
             raise AirflowSkipException(f"this run performs {run['rounds']} round(s); round group {index} is not needed")
         return ids
 
-    @task(pool=TRAINING_POOL, max_active_tis_per_dagrun=None)
+    @task(pool=TRAINING_POOL, max_active_tis_per_dagrun=None, map_index_template=MODEL_ID_MAP_INDEX)
     def train_member(run: dict, model_id: str) -> dict:
         from autotest_lib.tasks import pbt
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from airflow.sdk import dag, task
 
-from autotest_lib.dag_defaults import DEFAULT_ARGS, START_DATE, TRAINING_POOL, week_params, weekly_timetable
+from autotest_lib.dag_defaults import DEFAULT_ARGS, MODEL_ID_MAP_INDEX, START_DATE, TRAINING_POOL, week_params, weekly_timetable
 
 
 @dag(
@@ -61,7 +61,7 @@ def autotest_weekly() -> None:
     def model_ids(plan: dict, role: str) -> list[str]:
         return plan[role]
 
-    @task(pool=TRAINING_POOL, max_active_tis_per_dagrun=None)
+    @task(pool=TRAINING_POOL, max_active_tis_per_dagrun=None, map_index_template=MODEL_ID_MAP_INDEX)
     def train_model(week: dict, model_id: str) -> dict:
         from autotest_lib.tasks import weekly
 
@@ -73,7 +73,7 @@ def autotest_weekly() -> None:
 
         return weekly.candidates(week)
 
-    @task
+    @task(map_index_template=MODEL_ID_MAP_INDEX)
     def backtest_model(week: dict, model_id: str) -> dict:
         from autotest_lib.tasks import weekly
 

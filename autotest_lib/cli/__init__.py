@@ -261,6 +261,31 @@ def _cmd_consistency(args: argparse.Namespace) -> int:
 # -- parser -------------------------------------------------------------------------------------------------
 
 
+def _cmd_trigger(args: argparse.Namespace) -> int:
+    from autotest_lib.trigger import RunExistsError, trigger_week
+
+    week = _date(args.week, "--week")
+    try:
+        conf = json.loads(args.conf)
+    except ValueError as exc:
+        raise CliError(f'--conf is not JSON ({exc}); pass an object such as \'{{"preset": "demo"}}\'') from exc
+    if not isinstance(conf, dict):
+        raise CliError(f"--conf must be a JSON object of params, got {type(conf).__name__}")
+    try:
+        run = trigger_week(week, conf, dag_id=args.dag_id)
+    except RunExistsError as exc:
+        raise CliError(str(exc)) from exc
+    except Exception as exc:  # Airflow's own refusals: unknown DAG, params that fail the DAG's schema
+        if type(exc).__name__ in ("DagNotFound", "ParamValidationError"):
+            raise CliError(f"{type(exc).__name__}: {exc}") from exc
+        raise
+    print(
+        f"queued {run.dag_id} run {run.run_id}: cutoff {run.data_interval_end:%Y-%m-%d %H:%M} UTC "
+        f"(data interval {run.data_interval_start:%Y-%m-%d} -> {run.data_interval_end:%Y-%m-%d})"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``autotest`` argument parser (one sub-command per question)."""
     reader = reader_options()
@@ -304,6 +329,12 @@ def build_parser() -> argparse.ArgumentParser:
         func=_cmd_improvement
     )
     sub.add_parser("trend", parents=[*reader, window], help="best score per week and its change").set_defaults(func=_cmd_trend)
+
+    trig = sub.add_parser("trigger", help="queue a run of the weekly DAG for a past week (right cutoff, unlike `airflow dags trigger -l`)")
+    trig.add_argument("--week", required=True, metavar="DATE", help="the week's cutoff, a Sunday YYYY-MM-DD")
+    trig.add_argument("--conf", default="{}", metavar="JSON", help='the run\'s params, e.g. \'{"preset": "demo"}\'')
+    trig.add_argument("--dag-id", default="autotest_weekly", help="the DAG (default: autotest_weekly)")
+    trig.set_defaults(func=_cmd_trigger)
 
     models = sub.add_parser("models", parents=reader, help="registered models")
     models.add_argument("--status", help="planned, active, archived, retired, rolled_back or failed")

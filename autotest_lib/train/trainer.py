@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import time
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     from autotest_lib.data import MarketData
 
 __all__ = ["RunLinearSchedule", "TrainResult", "make_vec_env", "spec_hash", "train"]
+
+log = logging.getLogger(__name__)
 
 #: SB3 logger keys recorded per PPO update, and the names they get in the training history.
 HISTORY_KEYS = {
@@ -309,6 +312,7 @@ def _train_in(
         ckpt_path, meta = resumed
         model = PPO.load(ckpt_path, env=env, device="cpu", **_ppo_kwargs(spec, lr))
         history.extend(meta["history"])
+        log.info("%s: resumed from checkpoint at step %d (%s)", spec.model_id, int(meta["steps"]), ckpt_path.name)
     elif parent is not None:
         model = load_model(parent, env=env, **_ppo_kwargs(spec, lr))
     else:
@@ -322,7 +326,13 @@ def _train_in(
 
     remaining = end_steps - int(model.num_timesteps)
     if remaining > 0:
-        callbacks = [_make_history_callback(history), _make_checkpoint_callback(ckpt_dir, spec.checkpoint_every, digest, history)]
+        from autotest_lib.train.progress import ProgressCallback, progress_interval_s
+
+        callbacks = [
+            _make_history_callback(history),
+            _make_checkpoint_callback(ckpt_dir, spec.checkpoint_every, digest, history),
+            ProgressCallback(spec.model_id, end_steps, progress_interval_s()),
+        ]
         if callback is not None:
             callbacks.append(callback)
         model.learn(total_timesteps=remaining, reset_num_timesteps=False, callback=CallbackList(callbacks))
