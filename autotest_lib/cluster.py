@@ -1,6 +1,8 @@
-"""What a CeleryExecutor deployment of AUTOTEST plugs into Airflow: worker names and the Celery settings.
+"""Deployment settings of AUTOTEST: worker names and Celery settings for Airflow, the training window and slots.
 
-Named in Airflow's configuration, never imported by the DAGs or the library::
+Cheap to import (standard library only): the DAG files read the training window at parse time.
+
+Named in Airflow's configuration::
 
     AIRFLOW__CORE__HOSTNAME_CALLABLE=autotest_lib.cluster.worker_hostname
     AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS=autotest_lib.cluster.CELERY_CONFIG
@@ -10,11 +12,28 @@ Named in Airflow's configuration, never imported by the DAGs or the library::
 
 from __future__ import annotations
 
+import math
 import os
 import socket
+from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["WORKER_NAME_ENV", "worker_hostname"]  # and CELERY_CONFIG, built on first access (module __getattr__)
+from autotest_lib.errors import ConfigError
+
+__all__ = [  # and CELERY_CONFIG, built on first access (module __getattr__)
+    "SLOTS_ENV",
+    "WINDOW_ENV",
+    "WORKER_NAME_ENV",
+    "training_slots",
+    "training_window_h",
+    "worker_hostname",
+]
+
+WINDOW_ENV = "AUTOTEST_TRAINING_WINDOW_H"
+"""Hours a week's training may take (Sunday 02:00-08:00 by default): the plan's check and the DAG's deadline."""
+DEFAULT_WINDOW_H = 6.0
+SLOTS_ENV = "AUTOTEST_TRAINING_SLOTS"
+"""Training tasks that run at once: the ``autotest_training`` pool's size (scripts/cluster.sh, compose set both)."""
 
 WORKER_NAME_ENV = "AUTOTEST_WORKER_NAME"
 """Set per worker process (``w1``, ``w2`` ...) when several workers share one host."""
@@ -30,6 +49,30 @@ def worker_hostname() -> str:
     fqdn = socket.getfqdn()
     name = os.environ.get(WORKER_NAME_ENV, "").strip()
     return f"{name}.{fqdn}" if name else fqdn
+
+
+def training_window_h(environ: Mapping[str, str] | None = None) -> float:
+    """Hours the week's training may take, from ``$AUTOTEST_TRAINING_WINDOW_H`` (a number in (0, 168]; default 6)."""
+    raw = (os.environ if environ is None else environ).get(WINDOW_ENV, "").strip()
+    if not raw:
+        return DEFAULT_WINDOW_H
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (0 < value <= 168):
+        raise ConfigError(f"{WINDOW_ENV}={raw!r} is not a number of hours in (0, 168] (e.g. 6; unset for the default 6)")
+    return value
+
+
+def training_slots(environ: Mapping[str, str] | None = None) -> int:
+    """Training tasks that run at once, from ``$AUTOTEST_TRAINING_SLOTS`` (an integer >= 1; default: this host's cores)."""
+    raw = (os.environ if environ is None else environ).get(SLOTS_ENV, "").strip()
+    if not raw:
+        return os.cpu_count() or 1
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"{SLOTS_ENV}={raw!r} is not an integer >= 1 (the autotest_training pool's size; unset for the core count)")
+    return int(raw)
 
 
 def _celery_config() -> dict[str, Any]:

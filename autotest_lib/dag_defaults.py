@@ -10,8 +10,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import Param
+from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
+
+from autotest_lib.cluster import training_window_h
 
 TRAINING_POOL = "autotest_training"
 """Pool every training task runs in; size it to the worker's cores (``airflow pools set``)."""
@@ -57,3 +59,18 @@ def week_params() -> dict[str, Param]:
         ),
         "seed": Param(0, type="integer", minimum=0, description="Base random seed for the week's plan and training."),
     }
+
+
+def training_deadline() -> DeadlineAlert:
+    """An alert when a weekly run is still going ``$AUTOTEST_TRAINING_WINDOW_H`` hours (6) after it was queued.
+
+    Queued time, not the logical date: a scheduled run is queued at Sunday 02:00 (so 08:00 by default), while its
+    logical date is the week before; a backfilled week gets the same window from when it was queued.
+    """
+    window_h = training_window_h()
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=timedelta(hours=window_h),
+        callback=AsyncCallback("autotest_lib.alerts.training_window_missed", kwargs={"window_h": window_h}),
+        name="autotest training window",
+    )

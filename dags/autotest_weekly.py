@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from airflow.sdk import dag, task
 
-from autotest_lib.dag_defaults import DEFAULT_ARGS, MODEL_ID_MAP_INDEX, START_DATE, TRAINING_POOL, week_params, weekly_timetable
+from autotest_lib.dag_defaults import (
+    DEFAULT_ARGS,
+    MODEL_ID_MAP_INDEX,
+    START_DATE,
+    TRAINING_POOL,
+    training_deadline,
+    week_params,
+    weekly_timetable,
+)
 
 
 @dag(
@@ -21,6 +29,7 @@ from autotest_lib.dag_defaults import DEFAULT_ARGS, MODEL_ID_MAP_INDEX, START_DA
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
+    deadline=training_deadline(),
     default_args=DEFAULT_ARGS,
     tags=["autotest", "rl", "weekly"],
     doc_md=__doc__,

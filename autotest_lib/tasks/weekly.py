@@ -34,6 +34,7 @@ from autotest_lib.runs.store import migrate, open_store
 from autotest_lib.train import train
 from autotest_lib.weekly.plan import WeekPlan, config_hash, model_id_for, plan_week
 from autotest_lib.weekly.select import select_week
+from autotest_lib.weekly.walltime import check_wall_time
 
 __all__ = [
     "backtest_one",
@@ -134,6 +135,7 @@ def plan(week: dict[str, Any]) -> dict[str, list[str]]:
     else:
         universe = universe_with_history(preset, ctx.windows.train_end)
         week_plan = plan_week(cutoff, preset, store, seed=ctx.seed, universe=universe)
+        check_wall_time(store, [spec.timesteps for spec in week_plan.specs], before=cutoff)
         store.upsert_week(
             week=cutoff, cutoff=cutoff, preset=preset.name, config_hash=digest, status=WeekStatus.RUNNING, plan=week_plan.as_json()
         )

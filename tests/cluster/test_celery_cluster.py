@@ -209,6 +209,8 @@ def lost_worker_week(cluster: Cluster) -> dict:
     worker = killed["hostname"].split(".", 1)[0]  # w1.host -> w1
     c.kill_tree(c.pids()[f"worker-{worker[1:]}"])  # the worker and its running task: a lost machine
     killed_at = time.monotonic()
+    # while the scheduler waits out the lost task's heartbeat, the same api-server answers the trigger checks
+    triggers = _check_triggers(c, run_id)
 
     def retried() -> dict | None:
         for t in c.task_instances(run_id):
@@ -223,7 +225,7 @@ def lost_worker_week(cluster: Cluster) -> dict:
     _wait("the run to finish", lambda: c.run_state(run_id) in ("success", "failed"), 300, every=3.0)
     return {
         "run_id": run_id, "seen": seen, "killed": killed, "retry": retry, "recovered_s": recovered_s,
-        "state": c.run_state(run_id), "elapsed_s": time.monotonic() - t0,
+        "state": c.run_state(run_id), "elapsed_s": time.monotonic() - t0, "triggers": triggers,
     }  # fmt: skip
 
 
@@ -271,27 +273,41 @@ def test_lineage_has_the_week_once(cluster: Cluster, lost_worker_week: dict) -> 
     assert counts["evaluations"] == 3 * len({e.window_name for e in evals}), counts
 
 
-def test_every_trigger_gets_the_weeks_cutoff(cluster: Cluster, lost_worker_week: dict) -> None:
-    """REST (the UI form posts the same), ``autotest trigger --week`` and ``airflow backfill create``: each run's data
-    interval ends at the week it was asked for. Runs are only created (the DAG is paused), not run."""
-    c = cluster
-    assert c.api("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": True})[0] == 200
-    _, runs = c.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns")
-    rest = next(r for r in runs["dag_runs"] if r["dag_run_id"] == lost_worker_week["run_id"])
-    assert rest["data_interval_end"].startswith("2024-09-01T02:00")
+def _check_triggers(c: Cluster, week_run_id: str) -> dict[str, str]:
+    """REST (the UI form posts the same), ``autotest trigger --week`` and ``airflow backfill create``: the data
+    interval end (the cutoff) of each run. The extra runs are deleted or cancelled right after: only the
+    REST-triggered week runs."""
+    got = {}
+    _, rest = c.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{week_run_id}")
+    got["rest 2024-09-01"] = rest["data_interval_end"][:16]
 
     out = c.sh("autotest", "trigger", "--week", "2024-09-08", "--conf", '{"preset": "demo"}').stdout
+    run_id = "manual__2024-09-08T02:00:00+00:00"
+    _, run = c.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")
+    got["autotest trigger 2024-09-08"] = run["data_interval_end"][:16]
     assert "cutoff 2024-09-08 02:00 UTC" in out, out
-    status, run = c.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/manual__2024-09-08T02:00:00+00:00")
-    assert status == 200 and run["data_interval_end"].startswith("2024-09-08T02:00"), run
-
-    # a week that has a run: refused, saying how to re-run it (REST answers 409 for the same logical date)
-    dup = c.sh("autotest", "trigger", "--week", "2024-09-01", check=False)
-    assert dup.returncode == 2 and "clear it with `airflow dags clear" in dup.stderr and "or delete it" in dup.stderr, dup.stderr
-    assert c.api("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": "2024-09-01T02:00:00Z"})[0] == 409
+    # a week that has a run: refused, saying how to re-run it; REST answers 409 for the same logical date
+    dup = c.sh("autotest", "trigger", "--week", "2024-09-08", check=False)
+    got["duplicate"] = dup.stderr.strip().splitlines()[-1] if dup.stderr.strip() else ""
+    got["rest duplicate status"] = str(c.api("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": "2024-09-08T02:00:00Z"})[0])
+    got["delete status"] = str(c.api("DELETE", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")[0])  # as the hint says
 
     # backfill: a run's logical date is its week's start, its cutoff the interval's end
-    c.sh("airflow", "backfill", "create", "--dag-id", DAG_ID, "--from-date", "2024-08-11", "--to-date", "2024-08-12", "--max-active-runs=1")
+    args = ("--dag-id", DAG_ID, "--from-date", "2024-08-11", "--to-date", "2024-08-12", "--max-active-runs=1")
+    c.sh("airflow", "backfill", "create", *args)
     _, runs = c.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns?run_type=backfill")
-    backfill = [r for r in runs["dag_runs"] if r["run_type"] == "backfill"]
-    assert [r["data_interval_end"][:16] for r in backfill] == ["2024-08-18T02:00"], backfill
+    got["backfill 2024-08-11"] = ",".join(r["data_interval_end"][:16] for r in runs["dag_runs"] if r["run_type"] == "backfill")
+    _, backfills = c.api("GET", f"/api/v2/backfills?dag_id={DAG_ID}")
+    for b in backfills["backfills"]:
+        assert c.api("PUT", f"/api/v2/backfills/{b['id']}/cancel")[0] == 200
+    return got
+
+
+def test_every_trigger_gets_the_weeks_cutoff(lost_worker_week: dict) -> None:
+    got = lost_worker_week["triggers"]
+    assert got["rest 2024-09-01"] == "2024-09-01T02:00"
+    assert got["autotest trigger 2024-09-08"] == "2024-09-08T02:00"
+    assert got["backfill 2024-08-11"] == "2024-08-18T02:00"
+    assert "clear it with `airflow dags clear" in got["duplicate"] and "or delete it" in got["duplicate"], got["duplicate"]
+    assert got["rest duplicate status"] == "409"
+    assert got["delete status"] == "204"
