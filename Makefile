@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt py
 PRESET ?= demo
 DATE ?= 2024-09-08
 
-.PHONY: setup run test lint bench backfill-demo clean
+.PHONY: setup run test lint bench backfill-demo cluster cluster-stop clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,14 @@ bench: setup
 ## backfill-demo: 3 demo weeks through a local scheduler + api-server, then the lineage (generations 1 -> 2 -> 3)
 backfill-demo: setup
 	PATH="$(abspath $(BIN)):$$PATH" scripts/backfill_demo.sh
+
+## cluster: the CeleryExecutor deployment on this host (api-server, scheduler, dag-processor, triggerer, N workers)
+## settings from the environment, e.g. make cluster AUTOTEST_CLUSTER_WORKERS=4 AUTOTEST_API_PORT=8081 (docs/DEPLOY.md)
+cluster: setup
+	PATH="$(abspath $(BIN)):$$PATH" scripts/cluster.sh start
+
+cluster-stop:
+	PATH="$(abspath $(BIN)):$$PATH" scripts/cluster.sh stop
 
 clean:
 	rm -rf var .pytest_cache

@@ -22,7 +22,9 @@ export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${AIRFLOW__DATABASE__SQL_ALCHEMY_CON
 export AIRFLOW__CELERY__BROKER_URL="$AUTOTEST_REDIS_URL"
 export AIRFLOW__CELERY__RESULT_BACKEND="db+${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN/+psycopg2/}"
 export AIRFLOW__CELERY__WORKER_CONCURRENCY="$AUTOTEST_WORKER_CONCURRENCY"
-export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://localhost:${AUTOTEST_API_PORT}/execution/"
+# the api-server as the workers reach it (another host's workers: http://main.example:PORT)
+export AUTOTEST_API_URL="${AUTOTEST_API_URL:-http://localhost:${AUTOTEST_API_PORT}}"
+export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="$AUTOTEST_API_URL/execution/"
 export AIRFLOW__CORE__HOSTNAME_CALLABLE=autotest_lib.cluster.worker_hostname
 # A lost worker costs about heartbeat timeout (45 s) + detection (10-20 s) + retry delay (30-60 s) ~ 2 minutes:
 # tasks are acked when they start and no worker prefetches (autotest_lib.cluster), so the broker never

@@ -184,6 +184,7 @@ def lost_worker_week(cluster: Cluster) -> dict:
     """The REST-triggered week: two trainings run at once, one per worker; the one whose worker is killed -9 is
     retried on the other; the killed worker is restarted once the retry runs, and the week runs to its end."""
     c = cluster
+    backfill = _check_backfill(c)
     assert c.api("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False})[0] == 200
     logical = f"{WEEK.isoformat()}T02:00:00Z"
     conf = {"preset": "demo", "timesteps_scale": SCALE}
@@ -210,7 +211,7 @@ def lost_worker_week(cluster: Cluster) -> dict:
     c.kill_tree(c.pids()[f"worker-{worker[1:]}"])  # the worker and its running task: a lost machine
     killed_at = time.monotonic()
     # while the scheduler waits out the lost task's heartbeat, the same api-server answers the trigger checks
-    triggers = _check_triggers(c, run_id)
+    triggers = _check_triggers(c, run_id) | {"backfill 2024-08-11": backfill}
 
     def retried() -> dict | None:
         for t in c.task_instances(run_id):
@@ -274,9 +275,9 @@ def test_lineage_has_the_week_once(cluster: Cluster, lost_worker_week: dict) -> 
 
 
 def _check_triggers(c: Cluster, week_run_id: str) -> dict[str, str]:
-    """REST (the UI form posts the same), ``autotest trigger --week`` and ``airflow backfill create``: the data
-    interval end (the cutoff) of each run. The extra runs are deleted or cancelled right after: only the
-    REST-triggered week runs."""
+    """REST (the UI form posts the same) and ``autotest trigger --week``: the data interval end (the cutoff) of
+    each run, and the refusal of a second run for a week. The extra run queues behind the week
+    (max_active_runs=1) and is deleted, as the refusal suggests."""
     got = {}
     _, rest = c.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{week_run_id}")
     got["rest 2024-09-01"] = rest["data_interval_end"][:16]
@@ -292,15 +293,23 @@ def _check_triggers(c: Cluster, week_run_id: str) -> dict[str, str]:
     got["rest duplicate status"] = str(c.api("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": "2024-09-08T02:00:00Z"})[0])
     got["delete status"] = str(c.api("DELETE", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")[0])  # as the hint says
 
-    # backfill: a run's logical date is its week's start, its cutoff the interval's end
+    return got
+
+
+def _check_backfill(c: Cluster) -> str:
+    """``airflow backfill create`` while the DAG is paused (a backfill ignores the DAG's max_active_runs, so it
+    would run next to the week): its run's cutoff, then the backfill is cancelled and its run deleted."""
     args = ("--dag-id", DAG_ID, "--from-date", "2024-08-11", "--to-date", "2024-08-12", "--max-active-runs=1")
     c.sh("airflow", "backfill", "create", *args)
-    _, runs = c.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns?run_type=backfill")
-    got["backfill 2024-08-11"] = ",".join(r["data_interval_end"][:16] for r in runs["dag_runs"] if r["run_type"] == "backfill")
+    _, runs = c.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns")
+    backfill = [r for r in runs["dag_runs"] if r["run_type"] == "backfill"]
     _, backfills = c.api("GET", f"/api/v2/backfills?dag_id={DAG_ID}")
     for b in backfills["backfills"]:
         assert c.api("PUT", f"/api/v2/backfills/{b['id']}/cancel")[0] == 200
-    return got
+    for r in backfill:
+        assert c.api("DELETE", f"/api/v2/dags/{DAG_ID}/dagRuns/{r['dag_run_id']}")[0] == 204
+    # a run's logical date is its week's start, its cutoff the interval's end
+    return ",".join(r["data_interval_end"][:16] for r in backfill)
 
 
 def test_every_trigger_gets_the_weeks_cutoff(lost_worker_week: dict) -> None:
