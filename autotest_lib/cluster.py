@@ -24,6 +24,7 @@ __all__ = [  # and CELERY_CONFIG, built on first access (module __getattr__)
     "SLOTS_ENV",
     "WINDOW_ENV",
     "WORKER_NAME_ENV",
+    "env_number",
     "training_slots",
     "training_window_h",
     "worker_hostname",
@@ -51,18 +52,24 @@ def worker_hostname() -> str:
     return f"{name}.{fqdn}" if name else fqdn
 
 
-def training_window_h(environ: Mapping[str, str] | None = None) -> float:
-    """Hours the week's training may take, from ``$AUTOTEST_TRAINING_WINDOW_H`` (a number in (0, 168]; default 6)."""
-    raw = (os.environ if environ is None else environ).get(WINDOW_ENV, "").strip()
+def env_number(name: str, default: float, *, upper: float = math.inf, environ: Mapping[str, str] | None = None) -> float:
+    """A number > 0 (and <= ``upper``) from the environment variable ``name``; ``default`` when unset or empty."""
+    raw = (os.environ if environ is None else environ).get(name, "").strip()
     if not raw:
-        return DEFAULT_WINDOW_H
+        return default
     try:
         value = float(raw)
     except ValueError:
         value = math.nan
-    if not (0 < value <= 168):
-        raise ConfigError(f"{WINDOW_ENV}={raw!r} is not a number of hours in (0, 168] (e.g. 6; unset for the default 6)")
+    if not (0 < value <= upper):
+        bound = f"in (0, {upper:g}]" if math.isfinite(upper) else "> 0"
+        raise ConfigError(f"{name}={raw!r} is not a number {bound}; unset it for the default {default:g}")
     return value
+
+
+def training_window_h(environ: Mapping[str, str] | None = None) -> float:
+    """Hours the week's training may take, from ``$AUTOTEST_TRAINING_WINDOW_H`` (a number in (0, 168]; default 6)."""
+    return env_number(WINDOW_ENV, DEFAULT_WINDOW_H, upper=168, environ=environ)
 
 
 def training_slots(environ: Mapping[str, str] | None = None) -> int:

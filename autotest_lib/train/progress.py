@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from stable_baselines3.common.callbacks import BaseCallback
+
+from autotest_lib.cluster import env_number
 
 __all__ = ["PROGRESS_INTERVAL_ENV", "ProgressCallback", "format_duration", "progress_interval_s"]
 
@@ -27,18 +28,9 @@ LOSS_KEYS = ("train/value_loss", "train/policy_gradient_loss", "train/entropy_lo
 log = logging.getLogger(__name__)
 
 
-def progress_interval_s(environ: dict[str, str] | None = None) -> float:
+def progress_interval_s(environ: Mapping[str, str] | None = None) -> float:
     """Seconds between progress lines, from ``$AUTOTEST_PROGRESS_INTERVAL_S`` (a number > 0; default 30)."""
-    raw = (os.environ if environ is None else environ).get(PROGRESS_INTERVAL_ENV, "").strip()
-    if not raw:
-        return DEFAULT_INTERVAL_S
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{PROGRESS_INTERVAL_ENV}={raw!r} is not a number of seconds > 0 (e.g. 30; unset for the default 30)")
-    return value
+    return env_number(PROGRESS_INTERVAL_ENV, DEFAULT_INTERVAL_S, environ=environ)
 
 
 def format_duration(seconds: float) -> str:
