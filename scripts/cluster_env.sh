@@ -13,9 +13,15 @@ export AUTOTEST_REDIS_URL="${AUTOTEST_REDIS_URL:-redis://127.0.0.1:6379/0}"
 export AUTOTEST_PG="${AUTOTEST_PG:-postgresql+psycopg2://postgres@127.0.0.1:5432}"  # server for the two databases below
 export AUTOTEST_META_DB="${AUTOTEST_META_DB:-autotest_airflow}"
 export AUTOTEST_DB_URL="${AUTOTEST_DB_URL:-$AUTOTEST_PG/autotest_lineage}"
+_slots=1  # workers x concurrency (scripts/cluster.sh rejects values that are not positive integers)
+if [[ "$AUTOTEST_CLUSTER_WORKERS$AUTOTEST_WORKER_CONCURRENCY" =~ ^[0-9]+$ ]]; then
+  _slots=$((AUTOTEST_CLUSTER_WORKERS * AUTOTEST_WORKER_CONCURRENCY))
+fi
 # Training slots the weekly plan budgets with (its wall-time estimate); the pool autotest_training gets as many.
-export AUTOTEST_TRAINING_SLOTS="${AUTOTEST_TRAINING_SLOTS:-$((AUTOTEST_CLUSTER_WORKERS * AUTOTEST_WORKER_CONCURRENCY))}"
+export AUTOTEST_TRAINING_SLOTS="${AUTOTEST_TRAINING_SLOTS:-$_slots}"
 
+# tasks the scheduler hands to Celery at once: every worker slot, at least 4
+export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-$(( _slots > 4 ? _slots : 4 ))}"
 export AIRFLOW__API__PORT="$AUTOTEST_API_PORT"
 export AIRFLOW__CORE__EXECUTOR=CeleryExecutor
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-$AUTOTEST_PG/$AUTOTEST_META_DB}"
@@ -48,4 +54,4 @@ for _var in AIRFLOW__CORE__FERNET_KEY AIRFLOW__API__SECRET_KEY; do
     export "$_var=$(cat "$_file")"
   fi
 done
-unset _root _var _file
+unset _root _var _file _slots

@@ -94,3 +94,24 @@ def test_bad_params_fail_at_trigger_time(dagbag) -> None:
     params["tickers"] = ["AAPL", "KO"]
     params["timesteps_scale"] = 0.5
     params.validate()
+
+
+def test_weekly_dag_has_the_training_deadline_and_names_mapped_tasks_by_model(dagbag, monkeypatch) -> None:
+    from datetime import timedelta
+
+    from airflow.sdk import DeadlineReference
+
+    from autotest_lib.dag_defaults import MODEL_ID_MAP_INDEX, training_deadline
+
+    dag = dagbag.dags["autotest_weekly"]
+    (alert,) = dag.deadline
+    assert alert.interval == timedelta(hours=6) and alert.reference == DeadlineReference.DAGRUN_QUEUED_AT
+    for task_id in ("train_explorer", "train_refiner", "train_champion", "backtest_model"):
+        assert dag.get_task(task_id).map_index_template == MODEL_ID_MAP_INDEX
+    members = [t for t in dagbag.dags["autotest_pbt"].tasks if t.task_id.endswith("train_member")]
+    assert members and all(t.map_index_template == MODEL_ID_MAP_INDEX for t in members)
+    monkeypatch.setenv("AUTOTEST_TRAINING_WINDOW_H", "2.5")
+    assert training_deadline().interval == timedelta(hours=2.5)
+    monkeypatch.setenv("AUTOTEST_TRAINING_WINDOW_H", "eight")
+    with pytest.raises(ValueError, match=r"AUTOTEST_TRAINING_WINDOW_H='eight' is not a number in \(0, 168\]"):
+        training_deadline()
