@@ -3,7 +3,7 @@ triggerer and two Celery workers (Redis broker, PostgreSQL metadata), a demo wee
 worker is killed with -9 while it trains and the week still succeeds; then every way of triggering a past
 week is checked against the same api-server.
 
-One demo week with ``timesteps_scale`` 5, so a training task is still running when its worker is killed.
+One demo week with ``timesteps_scale`` 4, so a training task is still running when its worker is killed.
 About 4 minutes on 2 busy cores; every process started is stopped by process group, also on failure.
 """
 
@@ -32,7 +32,7 @@ API_PORT = 28080
 REDIS_DB = 5
 DAG_ID = "autotest_weekly"
 WEEK = dt.date(2024, 9, 1)  # the week the REST trigger runs: its cutoff
-SCALE = 5  # demo steps x 5: an explorer trains ~20k steps (10-20 s), long enough to be killed mid-way
+SCALE = 4  # demo steps x 4: an explorer trains ~16k steps (10-40 s), long enough to be killed mid-way
 
 
 class Cluster:
