@@ -6,6 +6,7 @@ Imported by the DAG files at parse time, so it stays cheap: Airflow's SDK only, 
 from __future__ import annotations
 
 import os
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -61,13 +62,19 @@ def week_params() -> dict[str, Param]:
     }
 
 
-def training_deadline() -> DeadlineAlert:
+def training_deadline() -> DeadlineAlert | None:
     """An alert when a weekly run is still going ``$AUTOTEST_TRAINING_WINDOW_H`` hours (6) after it was queued.
 
     Queued time, not the logical date: a scheduled run is queued at Sunday 02:00 (so 08:00 by default), while its
     logical date is the week before; a backfilled week gets the same window from when it was queued.
+
+    None under ``airflow dags test`` (``make run``): Airflow 3.3.2's in-process run crashes when it succeeds
+    with a deadline (``DagRun.update_state`` looks the alerts up by the unserialized DAG's dicts instead of their
+    ids: ``'dict' object has no attribute 'hex'``). Runs through the scheduler carry it.
     """
-    window_h = training_window_h()
+    window_h = training_window_h()  # validated either way
+    if sys.argv[1:3] == ["dags", "test"]:
+        return None
     return DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
         interval=timedelta(hours=window_h),
