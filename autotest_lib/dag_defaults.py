@@ -11,7 +11,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference, Param
+from airflow.sdk import Param
+from airflow.sdk.definitions.callback import AsyncCallback
+from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from autotest_lib.cluster import training_window_h

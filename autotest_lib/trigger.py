@@ -77,10 +77,10 @@ def trigger_week(week: dt.date, conf: dict[str, Any] | None = None, *, dag_id: s
 
     logical = week_logical_date(week)
     if existing := DagRun.find(dag_id=dag_id, logical_date=logical):
-        run = existing[0]
+        old = existing[0]
         raise RunExistsError(
-            f"{dag_id} already has run {run.run_id} ({run.state}) for the week {week.isoformat()}: "
-            + duplicate_week_hint(dag_id, run.run_id)
+            f"{dag_id} already has run {old.run_id} ({old.state}) for the week {week.isoformat()}: "
+            + duplicate_week_hint(dag_id, old.run_id)
         )
     try:
         run = trigger_dag(
@@ -93,6 +93,7 @@ def trigger_week(week: dt.date, conf: dict[str, Any] | None = None, *, dag_id: s
         )
     except DagRunAlreadyExists as exc:
         raise RunExistsError(f"{exc}: " + duplicate_week_hint(dag_id, exc.dag_run.run_id)) from exc
-    if run is None or run.data_interval_end != logical:
-        raise ValueError(f"{dag_id}'s timetable gave the run {run and run.data_interval_end} as its cutoff, not {logical}")
-    return TriggeredRun(dag_id, run.run_id, run.logical_date, run.data_interval_start, run.data_interval_end)
+    start, end = (run.data_interval_start, run.data_interval_end) if run is not None else (None, None)
+    if run is None or start is None or end != logical:
+        raise ValueError(f"{dag_id}'s timetable gave the run {end} as its cutoff, not {logical}")
+    return TriggeredRun(dag_id, run.run_id, logical, start, logical)

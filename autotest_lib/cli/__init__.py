@@ -264,7 +264,9 @@ def _cmd_consistency(args: argparse.Namespace) -> int:
 def _cmd_trigger(args: argparse.Namespace) -> int:
     from autotest_lib.trigger import RunExistsError, trigger_week
 
-    week = _date(args.week, "--week")
+    week = parse_date(args.week, "--week")
+    if week is None:
+        raise CliError("--week is required: the week's cutoff, a Sunday YYYY-MM-DD")
     try:
         conf = json.loads(args.conf)
     except ValueError as exc:

@@ -77,7 +77,10 @@ class ProgressCallback(BaseCallback):
     def _on_rollout_end(self) -> None:
         episodes = [float(info["r"]) for info in self.model.ep_info_buffer or ()]
         # whole-episode returns when the env reports them, else the mean reward per step of the last rollout
-        self._reward_mean = sum(episodes) / len(episodes) if episodes else float(self.model.rollout_buffer.rewards.mean())
+        if episodes:
+            self._reward_mean = sum(episodes) / len(episodes)
+        elif (buffer := getattr(self.model, "rollout_buffer", None)) is not None:  # on-policy (PPO) models have one
+            self._reward_mean = float(buffer.rewards.mean())
 
     def _on_step(self) -> bool:
         now = self._clock()

@@ -109,4 +109,3 @@ def check_wall_time(store: LineageStore, step_counts: Sequence[int], *, before: 
     if not estimate.fits:
         raise estimate.error()
     log.info("plan: %s: fits", estimate.describe())
-
