@@ -155,7 +155,7 @@ def choose_model(store: LineageStore, week: dt.date, *, regime: str | None = Non
 
 
 def target_weights(
-    bundle_uri: str, cutoff: dt.date, *, source: str | None = None, lookback_weeks: int = 8
+    bundle_uri: str, cutoff: dt.date, *, source: str | None = None, lookback_weeks: int = 8, expected_sha256: str | None = None
 ) -> tuple[dict[str, float], float, dict[str, float], str]:
     """Target weights for the coming week: ``(weights by ticker, cash weight, last close by ticker, as-of date)``.
 
@@ -163,12 +163,13 @@ def target_weights(
     :param cutoff: the week's cutoff; the decision uses the last trading day strictly before it.
     :param source: price source (default: the one the model was trained on).
     :param lookback_weeks: weeks replayed before the decision to reach the model's current holdings.
+    :param expected_sha256: the registry's hash of the bundle; another bundle is refused.
     """
     from autotest_lib.data import load_market
     from autotest_lib.env.simulator import PortfolioBook, market_tables
     from autotest_lib.train import TrainSpec, load_model, verify_bundle
 
-    bundle = verify_bundle(bundle_uri)
+    bundle = verify_bundle(bundle_uri, expected_sha256)
     spec = TrainSpec.model_validate(bundle.manifest["spec"])
     start = cutoff - dt.timedelta(weeks=lookback_weeks)
     market = load_market(
@@ -265,7 +266,7 @@ def prepare_orders(
         if previous is not None:
             return previous  # a re-run of a past week whose model a later week pruned: its orders stand
         raise FileNotFoundError(f"{model_id}'s bundle {bundle_uri} is gone (pruned from the archive) and week {week} has no orders yet")
-    weights, cash, closes, as_of = target_weights(bundle_uri, week, source=source)
+    weights, cash, closes, as_of = target_weights(bundle_uri, week, source=source, expected_sha256=model.bundle_sha256)
     out_dir.mkdir(parents=True, exist_ok=True)
     orders = tuple(Order(t, round(w, 6), closes[t], as_of) for t, w in weights.items())
     result = OrderSet(

@@ -59,7 +59,9 @@ def record_validation(store: LineageStore, week: WeekContext, model_id: str, bun
     Shared by the weekly backtests and PBT's round evaluations, so both read the same way in the registry.
     """
     start, end = week.windows.validation_start, week.windows.validation_end
-    result = backtest_bundle(bundle_uri, start=start, end=end, n_trials=n_trials)
+    registered = store.get_model(model_id)
+    expected = registered.bundle_sha256 if registered is not None else None
+    result = backtest_bundle(bundle_uri, start=start, end=end, n_trials=n_trials, expected_sha256=expected)
     series = week.paths.backtest_series(model_id)
     series.parent.mkdir(parents=True, exist_ok=True)
     result.to_frame().to_csv(series, index_label="date")

@@ -174,7 +174,9 @@ def _parent_bundle(run: PBTRun, store: LineageStore, parent_id: str) -> str:
     )
 
 
-def member_spec(week: WeekContext, preset: Preset, plan: RoundPlan, member: MemberPlan, parent_bundle: str | None) -> TrainSpec:
+def member_spec(
+    week: WeekContext, preset: Preset, plan: RoundPlan, member: MemberPlan, parent_bundle: str | None, parent_sha256: str | None = None
+) -> TrainSpec:
     """The :class:`~autotest_lib.train.TrainSpec` of one member version: ``pbt.interval_steps`` more steps on the
     week's training window, at the member's own hyperparameters with a constant learning rate (in PBT the rate
     changes by exploit/explore, not by decay), continuing ``parent_bundle`` when the member has a parent.
@@ -184,6 +186,7 @@ def member_spec(week: WeekContext, preset: Preset, plan: RoundPlan, member: Memb
     :param plan: the round's plan (population tickers).
     :param member: the member's plan.
     :param parent_bundle: path of the parent's bundle (the winner's, after an exploit); None in round 1.
+    :param parent_sha256: the registry's hash of the parent's bundle; the trainer refuses another bundle.
     """
     w = week.windows
     return TrainSpec(
@@ -204,6 +207,7 @@ def member_spec(week: WeekContext, preset: Preset, plan: RoundPlan, member: Memb
         data_source=preset.data.source,
         parent_id=member.parent_id if parent_bundle else None,
         parent_bundle=parent_bundle,
+        parent_sha256=parent_sha256 if parent_bundle else None,
         checkpoint_every=preset.checkpoint_every,
     )
 
@@ -230,7 +234,8 @@ def train_member(xcom: dict[str, Any], model_id: str) -> dict[str, Any]:
     plan = plan_for_round(store, run.population, int(rnd or 0))
     member = plan.by_id()[model_id]
     parent = _parent_bundle(run, store, member.parent_id) if member.parent_id else None
-    spec = member_spec(run.week, preset, plan, member, parent)
+    registered = store.get_model(member.parent_id) if member.parent_id else None
+    spec = member_spec(run.week, preset, plan, member, parent, registered.bundle_sha256 if registered is not None else None)
     result = train(spec, run.week.paths.model_dir(model_id))
     _private_copy(Path(result.bundle_uri), own)
     record_training(store, spec, result)

@@ -41,6 +41,11 @@ class TrainSpec(BaseModel):
     data_source: str = Field("bundled", description="Price source name (see autotest_lib.data).")
     parent_id: str | None = Field(None, description="Model this one continues (None for a new model).")
     parent_bundle: str | None = Field(None, description="Path of the parent's bundle directory.")
+    parent_sha256: str | None = Field(
+        None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="The parent bundle's sha256 as the registry recorded it; a parent bundle with another hash is refused.",
+    )
     checkpoint_every: int = Field(100_000, ge=1, description="Checkpoint period in steps, for resumable retries.")
     ewc_weight: float = Field(0.0, ge=0, description="EWC penalty weight towards the parent (0 = off; continued models only).")
 

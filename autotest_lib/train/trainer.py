@@ -1,31 +1,54 @@
 """``train(spec, work_dir)``: build or continue one SB3 PPO model, checkpointed, and write its bundle.
 
-Composition, not inheritance: this module builds a ``PPO`` with the spec's hyperparameters (or loads the
-parent bundle with the new learning rate), attaches two callbacks (training history, checkpoints) and
+Composition, not inheritance: this module builds a ``PPO`` with the spec's hyperparameters (or rebuilds the
+parent's network from its bundle and loads its tensors, at the new rate), attaches two callbacks (training history, checkpoints) and
 calls ``learn``. A task killed part-way and retried with the same spec and ``work_dir`` resumes from its
 latest checkpoint; the cumulative step count comes out right either way.
 
 Layout of ``work_dir`` (one folder per model per week)::
 
-    work_dir/bundle/            the finished bundle (model.zip, history.json, manifest.json)
-    work_dir/checkpoints/       ckpt-<steps>.zip + .json while training; removed once the bundle exists
+    work_dir/bundle             the finished bundle (model.safetensors, history.json, manifest.json): a link
+                                to its version folder work_dir/.bundle.v-<id> (see autotest_lib.train.bundle)
+    work_dir/checkpoints/       ckpt-<steps>.safetensors + .json while training; removed once the bundle exists
+    work_dir/.train.lock        held (fcntl) by the one process training this folder
+
+Checkpoints are tensors only, like bundles; the JSON sidecar (written last) holds the step counts, the
+history so far and the sha256 of the tensors. A checkpoint that fails its hash or does not load is skipped
+with a warning in the log, and the run resumes from the previous good one or starts clean.
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
+import fcntl
 import json
 import logging
 import os
 import shutil
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from autotest_lib.errors import BundleError
-from autotest_lib.train.bundle import Bundle, load_model, verify_bundle, write_bundle
+from autotest_lib.train.bundle import (
+    Bundle,
+    Manifest,
+    build_ppo,
+    clean_stale,
+    load_model,
+    model_state_bytes,
+    ppo_kwargs,
+    restore_model_state,
+    sha256_bytes,
+    spec_hash,
+    verify_bundle,
+    write_bundle,
+)
 from autotest_lib.train.search_space import hyperparameter_diff
 from autotest_lib.train.spec import TrainSpec
 
@@ -39,6 +62,7 @@ if TYPE_CHECKING:
 __all__ = ["RunLinearSchedule", "TrainResult", "make_vec_env", "spec_hash", "train"]
 
 log = logging.getLogger(__name__)
+LOCK_FILE = ".train.lock"
 
 #: SB3 logger keys recorded per PPO update, and the names they get in the training history.
 HISTORY_KEYS = {
@@ -97,11 +121,6 @@ class TrainResult:
         out = asdict(self)
         out.pop("history")
         return out
-
-
-def spec_hash(spec: TrainSpec) -> str:
-    """sha256 of the spec's canonical JSON: a checkpoint is only resumed by the spec that wrote it."""
-    return hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
 
 
 def make_vec_env(spec: TrainSpec, market: MarketData | None = None) -> VecEnv:
@@ -196,63 +215,114 @@ def _make_checkpoint_callback(ckpt_dir: Path, every: int, spec_digest: str, hist
     return CheckpointCallback()
 
 
+class CheckpointMeta(BaseModel):
+    """The JSON sidecar of ``ckpt-<steps>.safetensors``: written last, it marks the checkpoint complete."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    steps: int = Field(ge=0)
+    n_updates: int = Field(ge=0)
+    spec_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    state_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    history: list[dict[str, float]]
+
+
 def save_checkpoint(ckpt_dir: Path, model: PPO, spec_digest: str, history: list[dict[str, float]]) -> Path:
-    """Write ``ckpt-<steps>.zip`` and its sidecar atomically (temporary names, then rename)."""
+    """Write ``ckpt-<steps>.safetensors`` and its sidecar atomically (temporary names, then rename)."""
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     steps = int(model.num_timesteps)
     stem = ckpt_dir / f"ckpt-{steps:012d}"
-    tmp_zip = ckpt_dir / f".tmp-{steps}.zip"
-    model.save(tmp_zip)
-    sidecar = {"steps": steps, "spec_sha256": spec_digest, "history": history}
-    tmp_json = ckpt_dir / f".tmp-{steps}.json"
-    tmp_json.write_text(json.dumps(sidecar))
-    os.replace(tmp_zip, stem.with_suffix(".zip"))
+    state = model_state_bytes(model)
+    meta = CheckpointMeta(
+        steps=steps, n_updates=int(model._n_updates), spec_sha256=spec_digest, state_sha256=sha256_bytes(state), history=history
+    )
+    tmp_state, tmp_json = ckpt_dir / f".tmp-{steps}.safetensors", ckpt_dir / f".tmp-{steps}.json"
+    tmp_state.write_bytes(state)
+    tmp_json.write_text(meta.model_dump_json())
+    os.replace(tmp_state, stem.with_suffix(".safetensors"))
     os.replace(tmp_json, stem.with_suffix(".json"))  # the sidecar last: it marks the checkpoint complete
-    return stem.with_suffix(".zip")
+    return stem.with_suffix(".safetensors")
 
 
-def latest_checkpoint(ckpt_dir: Path, spec_digest: str) -> tuple[Path, dict[str, Any]] | None:
-    """The newest complete checkpoint written by this same spec, or None."""
+def _resume(
+    ckpt_dir: Path, spec_digest: str, build: Callable[[], PPO], started_from: str
+) -> tuple[PPO, CheckpointMeta] | tuple[None, None]:
+    """The model restored from the newest good checkpoint of this same spec, or ``(None, None)``.
+
+    A checkpoint whose sidecar is unreadable, whose tensors fail their hash or do not load into the network
+    is skipped with a warning; when none is usable the run starts clean (from ``started_from``), and says so.
+
+    :param build: makes a fresh model of the right shape to load a checkpoint into.
+    """
     if not ckpt_dir.is_dir():
-        return None
+        return None, None
+    skipped = 0
     for sidecar in sorted(ckpt_dir.glob("ckpt-*.json"), reverse=True):
+        state_path = sidecar.with_suffix(".safetensors")
         try:
-            meta = json.loads(sidecar.read_text())
-        except ValueError:
+            meta = CheckpointMeta.model_validate_json(sidecar.read_bytes())
+            if meta.spec_sha256 != spec_digest:
+                continue  # another spec's checkpoint: never resumed
+            state = state_path.read_bytes()
+            if (actual := sha256_bytes(state)) != meta.state_sha256:
+                raise BundleError(f"{state_path.name} has sha256 {actual[:12]}..., its sidecar says {meta.state_sha256[:12]}...")
+            model = build()
+            restore_model_state(model, state, str(state_path))
+        except (ValidationError, OSError, BundleError) as exc:
+            skipped += 1
+            reason = str(exc).strip().splitlines()[0]
+            log.warning(
+                "checkpoint %s is corrupt or unreadable (%s); falling back to the previous checkpoint", sidecar.with_suffix(""), reason
+            )
             continue
-        zip_path = sidecar.with_suffix(".zip")
-        if meta.get("spec_sha256") == spec_digest and zip_path.is_file():
-            return zip_path, meta
-    return None
+        model.num_timesteps, model._n_updates = meta.steps, meta.n_updates
+        if skipped:
+            log.warning("resuming from %s after skipping %d corrupt checkpoint(s)", state_path, skipped)
+        return model, meta
+    if skipped:
+        log.warning("no usable checkpoint in %s (%d corrupt): starting clean from %s", ckpt_dir, skipped, started_from)
+    return None, None
 
 
-def _policy_kwargs(spec: TrainSpec) -> dict[str, Any]:
-    return {"net_arch": list(spec.ppo.net_arch)}
+@contextlib.contextmanager
+def training_lock(work_dir: Path) -> Iterator[None]:
+    """Hold an exclusive ``fcntl`` lock on ``work_dir`` while training it; a second trainer fails at once.
+
+    The kernel drops the lock when the holder dies (even by ``kill -9``), so a retry never waits on a ghost.
+
+    :raises BundleError: another process (named in the lock file) is training this folder.
+    """
+    work_dir.mkdir(parents=True, exist_ok=True)
+    path = work_dir / LOCK_FILE
+    fh = open(path, "a+")  # noqa: SIM115 - held open for the whole training
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise BundleError(
+                f"{work_dir} is already being trained by {holder} (lock {path}); two trainers on one folder would overwrite "
+                "each other's checkpoints and bundle. Wait for that run to finish, or stop it first."
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        fh.flush()
+        yield
+    finally:
+        fh.close()  # closing releases the lock
 
 
 def _ppo_kwargs(spec: TrainSpec, lr: Callable[[float], float] | float) -> dict[str, Any]:
     """PPO's keyword arguments from the spec: a new model is built with them, a continued one (whose
-    architecture stays the parent's) is loaded with them."""
-    p = spec.ppo
-    return {
-        "learning_rate": lr,
-        "n_steps": p.n_steps,
-        "batch_size": p.batch_size,
-        "n_epochs": p.n_epochs,
-        "gamma": p.gamma,
-        "gae_lambda": p.gae_lambda,
-        "ent_coef": p.ent_coef,
-        "clip_range": p.clip_range,
-        "vf_coef": p.vf_coef,
-        "max_grad_norm": p.max_grad_norm,
-        "seed": spec.seed,
-    }
+    architecture stays the parent's) is rebuilt with them before its tensors are loaded."""
+    return {**ppo_kwargs(spec.ppo, spec.seed), "learning_rate": lr}
 
 
-def _new_model(spec: TrainSpec, env: VecEnv, lr: Callable[[float], float] | float) -> PPO:
-    from stable_baselines3 import PPO
-
-    return PPO("MlpPolicy", env, **_ppo_kwargs(spec, lr), policy_kwargs=_policy_kwargs(spec), device="cpu", verbose=0)
+def _new_model(spec: TrainSpec, env: VecEnv, lr: Callable[[float], float] | float, net_arch: tuple[int, ...] | None = None) -> PPO:
+    """A new PPO with the spec's hyperparameters and seed, at rate ``lr``, with ``net_arch`` (default the spec's)."""
+    return build_ppo(spec.ppo, net_arch=net_arch or spec.ppo.net_arch, env=env, **_ppo_kwargs(spec, lr))
 
 
 def train(
@@ -270,11 +340,19 @@ def train(
     :param market: prices for the training window, if already loaded (else loaded from ``spec``).
     :param callback: an extra SB3 callback (e.g. for progress or tests).
     """
+
+    work_dir = Path(work_dir)
+    with training_lock(work_dir):
+        return _train_locked(spec, work_dir, market, callback)
+
+
+def _train_locked(spec: TrainSpec, work_dir: Path, market: MarketData | None, callback: BaseCallback | None) -> TrainResult:
     import torch
     from stable_baselines3.common.utils import set_random_seed
 
-    work_dir = Path(work_dir)
     bundle_dir, ckpt_dir = work_dir / "bundle", work_dir / "checkpoints"
+    for leftover in clean_stale(bundle_dir):
+        log.warning("removed %s, left behind by an interrupted bundle write", leftover)
     digest = spec_hash(spec)
     if (done := _finished_bundle(bundle_dir, digest)) is not None:
         return _result_from_bundle(done, wall_time_s=0.0)
@@ -297,26 +375,27 @@ def _train_in(
     """Build, resume or continue the model in ``env``, train it to the spec's steps and write its bundle."""
     from stable_baselines3.common.callbacks import CallbackList
 
-    parent = verify_bundle(spec.parent_bundle) if spec.parent_bundle else None
+    parent = verify_bundle(spec.parent_bundle, spec.parent_sha256) if spec.parent_bundle else None
     start_steps = int(parent.manifest["cumulative_timesteps"]) if parent else 0
     end_steps = start_steps + spec.timesteps
     lr: Callable[[float], float] | float = (
         RunLinearSchedule(spec.learning_rate, start_steps, end_steps) if spec.lr_schedule == "linear" else spec.learning_rate
     )
+    # a continued model keeps its parent's network; every hyperparameter (and the rate) is this spec's
+    net_arch = _net_arch(parent) if parent is not None else spec.ppo.net_arch
+
+    def fresh() -> PPO:
+        return _new_model(spec, env, lr, net_arch)
 
     history: list[dict[str, float]] = []
-    resumed = latest_checkpoint(ckpt_dir, digest)
+    model, resumed = _resume(ckpt_dir, digest, fresh, f"parent {parent.path}" if parent else "scratch")
     if resumed is not None:
-        from stable_baselines3 import PPO
-
-        ckpt_path, meta = resumed
-        model = PPO.load(ckpt_path, env=env, device="cpu", **_ppo_kwargs(spec, lr))
-        history.extend(meta["history"])
-        log.info("%s: resumed from checkpoint at step %d (%s)", spec.model_id, int(meta["steps"]), ckpt_path.name)
+        history.extend(resumed.history)
+        log.info("%s: resumed from checkpoint at step %d", spec.model_id, int(resumed.steps))
     elif parent is not None:
         model = load_model(parent, env=env, **_ppo_kwargs(spec, lr))
     else:
-        model = _new_model(spec, env, lr)
+        model = fresh()
     model.set_random_seed(spec.seed)
     ewc = _ewc_state(spec, parent) if spec.ewc_weight > 0 and parent is not None else None
     if ewc is not None:
@@ -352,7 +431,7 @@ def _train_in(
         "cutoff": spec.cutoff.isoformat(),
         "seed": spec.seed,
         "wall_time_s": round(wall, 3),
-        "resumed_from_steps": int(resumed[1]["steps"]) if resumed else None,
+        "resumed_from_steps": resumed.steps if resumed else None,
         "observation": {
             "max_tickers": spec.env.max_tickers,
             "feature_set": spec.env.feature_set,
@@ -381,9 +460,15 @@ def _ewc_state(spec: TrainSpec, parent: Bundle) -> Any:
         state = estimate_fisher(model, env, seed=spec.seed, window=window)
     finally:
         env.close()
-    if (parent.path / EWC_FILE).is_file():  # online EWC: the parent's own consolidation carries over
-        state = EWCState.from_bytes((parent.path / EWC_FILE).read_bytes(), str(parent.path / EWC_FILE)).merged_with(state)
+    if EWC_FILE in parent.blobs:  # online EWC: the parent's own consolidation carries over (its verified bytes)
+        state = EWCState.from_bytes(parent.blobs[EWC_FILE], str(parent.path / EWC_FILE)).merged_with(state)
     return state
+
+
+def _net_arch(parent: Bundle) -> tuple[int, ...]:
+    """The hidden layer widths of the parent's network (format 1 bundles: their spec's)."""
+    manifest = Manifest.model_validate(parent.manifest)
+    return manifest.policy.net_arch if manifest.policy is not None else manifest.spec.ppo.net_arch
 
 
 def _finished_bundle(bundle_dir: Path, digest: str) -> Bundle | None:

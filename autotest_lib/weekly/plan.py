@@ -235,6 +235,7 @@ def _spec(
         data_source=preset.data.source,
         parent_id=parent.model_id if continued else None,
         parent_bundle=parent.bundle_uri if continued else None,
+        parent_sha256=parent.bundle_sha256 if continued else None,
         checkpoint_every=preset.checkpoint_every,
         ewc_weight=budget.ewc_weight if continued else 0.0,
     )
@@ -244,7 +245,7 @@ def _continuation(week, role, slot, parent, budget: RoleBudget, preset: Preset, 
     """A child of ``parent`` that keeps its tickers, env and hyperparameters; only the LR schedule changes."""
     from autotest_lib.train.bundle import verify_bundle
 
-    parent_spec = TrainSpec.model_validate(verify_bundle(parent.bundle_uri).manifest["spec"])
+    parent_spec = TrainSpec.model_validate(verify_bundle(parent.bundle_uri, parent.bundle_sha256).manifest["spec"])
     return _spec(week, role, slot, parent_spec.tickers, parent_spec.ppo, budget, preset, windows, seed, parent=parent, env=parent_spec.env)
 
 

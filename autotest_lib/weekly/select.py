@@ -28,6 +28,7 @@ stay, its bundle folders are deleted, and an ``archive_prune`` event records it.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import shutil
 from collections.abc import Iterable, Mapping
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
 from autotest_lib.evaluate.own_1n import beats_own_1n, own_1n_score
 
 __all__ = ["ChampionDecision", "Rollback", "champion_decision", "rollback_decisions", "select_week"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -279,7 +282,15 @@ def _apply_archive(
 
 
 def _delete_bundles(model: Any, archive_root: Path) -> None:
-    """Bundles of retired or rolled-back models go; their lineage rows stay."""
-    if model.bundle_uri:
-        shutil.rmtree(model.bundle_uri, ignore_errors=True)
-    shutil.rmtree(archive_root / model.model_id, ignore_errors=True)
+    """Bundles of retired or rolled-back models go; their lineage rows stay. A home deletes only inside itself."""
+    from autotest_lib.train.bundle import remove_bundle
+
+    home = archive_root.parent
+    if model.bundle_uri and not remove_bundle(model.bundle_uri, within=home):
+        log.warning(
+            "kept %s's bundle %s: it lies outside this home %s (a copied home never deletes the original's files)",
+            model.model_id,
+            model.bundle_uri,
+            home,
+        )
+    remove_bundle(archive_root / model.model_id, within=home)

@@ -130,7 +130,7 @@ def test_killed_run_resumes_from_checkpoint(tmp_path: Path) -> None:
     spec = make_spec(timesteps=2048, checkpoint_every=512)
     with pytest.raises(KeyboardInterrupt):
         train(spec, tmp_path, callback=Crash(after=1300))
-    ckpts = sorted((tmp_path / "checkpoints").glob("ckpt-*.zip"))
+    ckpts = sorted((tmp_path / "checkpoints").glob("ckpt-*.safetensors"))
     assert ckpts, "no checkpoint was written before the kill"
     assert not (tmp_path / "bundle").exists()
     result = train(spec, tmp_path)
@@ -169,9 +169,9 @@ def test_tampered_bundle_is_refused(parent: Path, tmp_path: Path) -> None:
 
     copy = tmp_path / "copy"
     shutil.copytree(parent, copy)
-    data = bytearray((copy / "model.zip").read_bytes())
+    data = bytearray((copy / "model.safetensors").read_bytes())
     data[len(data) // 2] ^= 0xFF
-    (copy / "model.zip").write_bytes(bytes(data))
+    (copy / "model.safetensors").write_bytes(bytes(data))
     with pytest.raises(BundleError, match="altered"):
         load_model(copy)
 
@@ -190,7 +190,7 @@ def test_tampered_bundle_is_refused(parent: Path, tmp_path: Path) -> None:
 def test_manifest_records_provenance(parent: Path) -> None:
     m = verify_bundle(parent).manifest
     assert m["cutoff"] == "2024-09-08" and m["train_window"] == ["2020-01-02", "2024-06-01"]
-    assert m["seed"] == 3 and set(m["files"]) == {"model.zip", "history.json"}
+    assert m["seed"] == 3 and set(m["files"]) == {"model.safetensors", "history.json"}
     assert {"torch", "stable_baselines3", "numpy", "python"} <= m["versions"].keys()
     assert TrainSpec.model_validate(m["spec"]) == make_spec()
     assert json.loads((parent / "history.json").read_text())
