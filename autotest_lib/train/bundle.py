@@ -515,6 +515,11 @@ def _verify_once(path: Path, target: Path, expected_sha256: str | None) -> Bundl
     except (FileNotFoundError, NotADirectoryError):
         raise BundleError(f"{path} is not a model bundle: {MANIFEST} is missing (was the training task completed?)") from None
     sha = sha256_bytes(raw_manifest)
+    if expected_sha256 is not None and sha != expected_sha256:
+        raise BundleError(
+            f"bundle {path} has sha256 {sha} but the registry registered {expected_sha256}: "
+            "it was rewritten after registration. Refusing to load it; restore the registered bundle or retrain the model."
+        )
     try:
         raw = json.loads(raw_manifest)
     except ValueError as exc:
@@ -536,11 +541,6 @@ def _verify_once(path: Path, target: Path, expected_sha256: str | None) -> Bundl
                 "the file was altered after it was written. Refusing to load it; retrain or restore the bundle."
             )
         blobs[name] = data
-    if expected_sha256 is not None and sha != expected_sha256:
-        raise BundleError(
-            f"bundle {path} has sha256 {sha} but the registry registered {expected_sha256}: "
-            "it was rewritten after registration. Refusing to load it; restore the registered bundle or retrain the model."
-        )
     _validate(raw, path)
     return Bundle(path=path, manifest=raw, sha256=sha, blobs=blobs)
 
