@@ -102,6 +102,8 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     from autotest_lib.evaluate.verdicts import THRESHOLDS, convergence_verdict, metric_labels, verdict_text
 
     week = parse_date(args.week, "--week")
+    if args.limit is not None and args.limit < 1:
+        raise CliError(f"--limit {args.limit} is not a number of rows; give a positive count, e.g. --limit 10, or leave it out for all")
     with open_store(args) as store:
         week = week or store.latest_evaluated_week(args.window)
         rows = store.leaderboard(week, args.window, limit=args.limit) if week else ()
@@ -373,17 +375,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if not _is_user_error(exc):
             raise
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"autotest: error: {message}", file=sys.stderr)
+        from autotest_lib.registry.db import redact
+
+        print(f"autotest: error: {redact(_one_line(exc, args))}", file=sys.stderr)
         return 2
+
+
+def _one_line(exc: Exception, args: argparse.Namespace) -> str:
+    """The first line of the error; a database's own error also names the database and the fix."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if type(exc).__module__.startswith("sqlalchemy.exc") and hasattr(exc, "orig"):
+        from autotest_lib.registry.db import mask_url, resolve_db_url
+
+        try:
+            where = mask_url(resolve_db_url(getattr(args, "db", None)))
+        except Exception:  # the URL itself is what is wrong
+            where = "the lineage database"
+        orig = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+        return (
+            f"{where} refused the request ({type(exc.orig).__name__}: {orig}); check --db / AUTOTEST_DB_URL and run `autotest db upgrade`"
+        )
+    return message
 
 
 def _is_user_error(exc: Exception) -> bool:
     """Errors that mean 'wrong input or unreachable database', not a bug: reported in one line."""
     if isinstance(exc, (CliError, AutotestError, ValueError, LookupError)):
         return True
-    return type(exc).__module__.startswith("sqlalchemy.exc") and type(exc).__name__ in (
-        "OperationalError",
-        "ArgumentError",
-        "NoSuchModuleError",
-    )
+    if type(exc).__module__.startswith("sqlalchemy.exc"):
+        from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+
+        return isinstance(exc, (DBAPIError, ArgumentError, NoSuchModuleError))
+    return False

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import math
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ __all__ = [
     "make_engine",
     "mask_url",
     "normalise_db_url",
+    "redact",
     "resolve_db_url",
 ]
 
@@ -45,16 +47,40 @@ _LIBPQ_KEYS = frozenset(
 )
 
 
+_SUPPORTED = ("postgresql", "sqlite")
+_URL_EXAMPLE = "postgresql://USER@HOST:5432/DB (password in the URL or ~/.pgpass) or sqlite:////absolute/path/lineage.sqlite"
+# scheme://user:password@ (greedy up to the last @ of the token: a password may hold a raw @), and libpq's password=...
+_URL_CREDENTIALS = re.compile(r"(?P<head>[A-Za-z][\w+.-]*://[^:/@\s'\"]*:)[^\s'\"]*@")
+_KEYWORD_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)('[^']*'|\"[^\"]*\"|[^\s,;&]+)", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """``text`` with every URL password and ``password=...`` value replaced by ``***``, for messages and logs.
+
+    :param text: any message that might hold a database URL.
+    """
+    text = _URL_CREDENTIALS.sub(lambda m: f"{m['head']}***@", text)
+    return _KEYWORD_PASSWORD.sub(lambda m: f"{m['head']}***", text)
+
+
+def _unparseable(raw: str) -> str:
+    """What may be shown of a URL SQLAlchemy cannot parse: redacted, and nothing before its last ``@``."""
+    shown = redact(raw)
+    if "@" in shown:
+        shown = "***@" + shown.rsplit("@", 1)[1]
+    return shown if len(shown) <= 80 else shown[:77] + "..."
+
+
 def normalise_db_url(url: str | URL) -> str:
     """Return ``url`` as a string SQLAlchemy can open, with ``postgres://`` / ``postgresql://`` mapped to psycopg2.
 
     :param url: a SQLAlchemy URL, or a libpq/Heroku/Airflow style ``postgres://user:pw@host:5432/db`` URI.
-    :raises RegistryError: the string is not a URL at all.
+    :raises RegistryError: the string is not a URL at all (the message never shows its credentials).
     """
     try:
         parsed = make_url(url) if isinstance(url, str) else url
-    except Exception as exc:  # sqlalchemy.exc.ArgumentError
-        raise RegistryError(f"lineage database URL {str(url)[:60]!r} is not a valid URL: {exc}") from None
+    except Exception:  # sqlalchemy.exc.ArgumentError; its message would echo the URL
+        raise RegistryError(f"lineage database URL {_unparseable(str(url))!r} is not a valid URL; write it as {_URL_EXAMPLE}") from None
     if parsed.drivername in ("postgres", "postgresql"):
         parsed = parsed.set(drivername=_PG_DRIVER)
     return parsed.render_as_string(hide_password=False)
@@ -68,7 +94,7 @@ def mask_url(url: str | URL) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True) if isinstance(url, str) else url.render_as_string(hide_password=True)
     except Exception:
-        return "<unparseable url>"
+        return _unparseable(str(url))
 
 
 def default_sqlite_url() -> str:
@@ -141,7 +167,7 @@ def _url_from_airflow_env(raw: str) -> str:
             schema=data.get("schema"),
             extra=extra,
         )
-    parsed = make_url(raw)
+    parsed = make_url(normalise_db_url(raw))
     query = {k: v for k, v in parsed.query.items() if k in _LIBPQ_KEYS}
     return normalise_db_url(parsed.set(query=query))
 
@@ -193,7 +219,23 @@ def json_dumps(value: Any) -> str:
     return json.dumps(_jsonable(value), allow_nan=False, separators=(",", ":"))
 
 
-def make_engine(url: str, *, foreign_keys: bool = True, **kwargs: Any) -> Engine:
+def _check_sqlite_file(path: Path, *, create: bool) -> None:
+    if path.is_file():
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+        if head and head != b"SQLite format 3\x00":
+            raise RegistryError(f"{path} is not a SQLite database; point --db (or AUTOTEST_DB_URL) at the lineage database")
+    elif path.exists():
+        raise RegistryError(f"{path} is not a file; point --db (or AUTOTEST_DB_URL) at the lineage database file")
+    elif not create:
+        raise RegistryError(
+            f"lineage database {path} does not exist (nothing was created); create it with `autotest db upgrade --db sqlite:///{path}`"
+        )
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def make_engine(url: str, *, foreign_keys: bool = True, create: bool = True, **kwargs: Any) -> Engine:
     """An engine for the lineage database; SQLite gets WAL, a busy timeout, foreign keys and ``BEGIN IMMEDIATE``.
 
     ``BEGIN IMMEDIATE`` takes the write lock when a transaction starts, so two writers queue on the busy
@@ -203,17 +245,24 @@ def make_engine(url: str, *, foreign_keys: bool = True, **kwargs: Any) -> Engine
     :param url: SQLAlchemy URL (see :func:`resolve_db_url`); the parent folder of a SQLite file is created.
     :param foreign_keys: enforce foreign keys on SQLite; migrations turn it off while SQLite batch mode copies
         tables, then run ``PRAGMA foreign_key_check`` (PostgreSQL always enforces them).
+    :param create: a SQLite file (and its folder) may be created; False (readers, the store) refuses a missing
+        file instead, so a command that only reads never leaves an empty database behind.
     :param kwargs: passed to :func:`sqlalchemy.create_engine`.
+    :raises RegistryError: a backend other than PostgreSQL or SQLite, a missing SQLite file (``create=False``) or a
+        file that is not a SQLite database.
     """
     parsed = make_url(normalise_db_url(url))
+    backend = parsed.get_backend_name()
+    if backend not in _SUPPORTED:
+        raise RegistryError(f"lineage database URL {mask_url(parsed)} is {backend!r}; the lineage store runs on {_URL_EXAMPLE}")
     kwargs.setdefault("json_serializer", json_dumps)
-    if parsed.get_backend_name() != "sqlite":
+    if backend != "sqlite":
         kwargs.setdefault("pool_pre_ping", True)
         return create_engine(parsed, **kwargs)
 
     database = parsed.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        _check_sqlite_file(Path(database).expanduser(), create=create)
     connect_args = dict(kwargs.pop("connect_args", {}))
     connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
     engine = create_engine(parsed, connect_args=connect_args, **kwargs)

@@ -65,13 +65,14 @@ def _current(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def _with_connection(url: str | None, fn: Any, *, migrating: bool = False) -> Any:
+def _with_connection(url: str | None, fn: Any, *, migrating: bool = False, create: bool = False) -> Any:
     """Run ``fn(connection)`` in one transaction on a short-lived engine.
 
     ``migrating``: on SQLite, foreign keys are off while batch operations copy tables (the documented Alembic
-    recipe) and checked with ``PRAGMA foreign_key_check`` before the transaction commits.
+    recipe) and checked with ``PRAGMA foreign_key_check`` before the transaction commits. ``create``: a missing
+    SQLite file may be created (migrations); readers refuse it instead.
     """
-    engine = make_engine(resolve_db_url(url), foreign_keys=not migrating)
+    engine = make_engine(resolve_db_url(url), foreign_keys=not migrating, create=create)
     try:
         with engine.begin() as conn:
             result = fn(conn)
@@ -90,7 +91,9 @@ def upgrade(url: str | None = None, revision: str = "head") -> str | None:
     :param url: database URL; None resolves it with :func:`~autotest_lib.registry.db.resolve_db_url`.
     :param revision: target revision, ``head`` by default.
     :return: the revision the database is at afterwards.
+    :raises SchemaError: ``revision`` is not one of ours (checked before the database is opened or created).
     """
+    _check_revision(revision)
 
     def run(conn: Connection) -> str | None:
         if conn.dialect.name == "postgresql":
@@ -98,7 +101,20 @@ def upgrade(url: str | None = None, revision: str = "head") -> str | None:
         command.upgrade(alembic_config(conn), revision)
         return _current(conn)
 
-    return _with_connection(url, run, migrating=True)
+    return _with_connection(url, run, migrating=True, create=True)
+
+
+def _check_revision(revision: str) -> None:
+    """Refuse a target revision the migration scripts do not know, naming the ones they do."""
+    from alembic.util import CommandError
+
+    script = ScriptDirectory.from_config(alembic_config())
+    try:
+        script.get_revisions(revision)
+    except (CommandError, KeyError, ValueError) as exc:  # alembic's ResolutionError is a CommandError
+        known = ", ".join(r.revision for r in script.walk_revisions())
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SchemaError(f"unknown schema revision {revision!r} ({reason}); use head, base or one of: {known}") from None
 
 
 def downgrade(url: str | None, revision: str) -> str | None:
@@ -108,12 +124,14 @@ def downgrade(url: str | None, revision: str) -> str | None:
     :param revision: target revision, e.g. ``base`` or ``-1``.
     :return: the revision the database is at afterwards.
     """
+    if revision not in ("base",) and not revision.startswith("-"):
+        _check_revision(revision)
 
     def run(conn: Connection) -> str | None:
         command.downgrade(alembic_config(conn), revision)
         return _current(conn)
 
-    return _with_connection(url, run, migrating=True)
+    return _with_connection(url, run, migrating=True, create=True)
 
 
 def current_revision(url: str | None = None) -> str | None:
@@ -150,7 +168,7 @@ def make_revision(message: str, url: str | None = None, autogenerate: bool = Tru
         scripts = script if isinstance(script, list) else [script]
         return ", ".join(s.path for s in scripts if s is not None)
 
-    return _with_connection(url, run)
+    return _with_connection(url, run, create=True)
 
 
 def assert_schema_current(engine: Engine) -> None:

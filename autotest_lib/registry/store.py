@@ -135,7 +135,7 @@ class LineageStore(PaperLedgerStore):
 
     def __init__(self, url: str | None = None, *, check_schema: bool = True, **engine_kwargs: Any) -> None:
         self.url = resolve_db_url(url)
-        self._engine = make_engine(self.url, **engine_kwargs)
+        self._engine = make_engine(self.url, create=False, **engine_kwargs)
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
         if check_schema:
             try:

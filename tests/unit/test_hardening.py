@@ -304,3 +304,90 @@ def test_a_second_trainer_on_the_same_folder_is_refused(tmp_path: Path) -> None:
 def test_manifest_schema_accepts_what_training_writes(parent: Path) -> None:
     m = Manifest.model_validate(verify_bundle(parent).manifest)
     assert m.format == 2 and m.policy is not None and m.policy.net_arch == tuple(PRESET.ppo.net_arch)
+
+
+# -- item 3: no secret in an error; item 8: one-line CLI errors, readers create nothing -----------------------
+
+SECRET = "hunter2-S3cret"
+
+
+def run_cli(tmp_path: Path, *argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``autotest ARGV`` in a fresh process (all of its output captured), in an empty folder and home."""
+    full_env = {k: v for k, v in os.environ.items() if k not in ("AUTOTEST_DB_URL", "AIRFLOW_CONN_AUTOTEST_LINEAGE")}
+    full_env.update({"AUTOTEST_HOME": str(tmp_path / "home"), **(env or {})})
+    cwd = tmp_path / "cwd"
+    cwd.mkdir(exist_ok=True)
+    return subprocess.run(
+        [sys.executable, "-m", "autotest_lib.cli", *argv], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120
+    )
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, expected: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("autotest: error: "), proc.stderr
+    assert expected in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "expected"),
+    [
+        (["models", "--db", f"postgresql://bob:{SECRET}@[::1"], {}, "is not a valid URL; write it as postgresql://"),
+        (["models", "--db", f"bob:{SECRET}@localhost/lineage"], {}, "'***@localhost/lineage' is not a valid URL"),
+        (["db", "upgrade", "--db", f"bob:{SECRET}@db"], {}, "'***@db' is not a valid URL"),
+        (["models"], {"AUTOTEST_DB_URL": f"postgres//bob:{SECRET}@db:5432/x"}, "is not a valid URL"),
+        (["leaderboard"], {"AIRFLOW_CONN_AUTOTEST_LINEAGE": f"bob:{SECRET}@db:5432"}, "'***@db:5432' is not a valid URL"),
+        (
+            ["models", "--db", f"mysql://bob:{SECRET}@localhost/lineage"],
+            {},
+            "mysql://bob:***@localhost/lineage is 'mysql'; the lineage store runs on",
+        ),
+        (
+            ["week", "2024-09-08", "--db", f"postgresql://bob:{SECRET}@127.0.0.1:5432/nosuch"],
+            {},
+            "postgresql+psycopg2://bob:***@127.0.0.1:5432/nosuch refused",
+        ),
+    ],
+)
+def test_failing_commands_never_print_the_password(tmp_path: Path, argv: list[str], env: dict[str, str], expected: str) -> None:
+    proc = run_cli(tmp_path, *argv, env=env)
+    assert SECRET not in proc.stdout + proc.stderr
+    assert_one_line_error(proc, expected)
+    assert not (tmp_path / "home").exists() and list((tmp_path / "cwd").iterdir()) == []
+
+
+def test_redact_masks_every_credential_form() -> None:
+    from autotest_lib.registry.db import mask_url, normalise_db_url, redact
+
+    text = f"a postgres://u:{SECRET}@h/d, b postgresql://u:p@{SECRET}@h/d, c host=h password={SECRET} user=u"
+    assert SECRET not in redact(text) and redact(text).count("***") == 3
+    assert SECRET not in mask_url(f"not a url u:{SECRET}@h")
+    with pytest.raises(Exception) as info:
+        normalise_db_url(f"u:{SECRET}@h")
+    assert SECRET not in str(info.value)
+
+
+def test_read_only_commands_create_no_database(tmp_path: Path) -> None:
+    new = tmp_path / "new" / "dir" / "lineage.sqlite"
+    for argv in (["models"], ["leaderboard"], ["lineage", "x"], ["champions"], ["db", "current"], ["db", "check"]):
+        proc = run_cli(tmp_path, *argv, "--db", f"sqlite:///{new}")
+        assert_one_line_error(proc, f"lineage database {new} does not exist (nothing was created); create it with `autotest db upgrade")
+    proc = run_cli(tmp_path, "db", "upgrade", "nosuchrev", "--db", f"sqlite:///{new}")
+    assert_one_line_error(
+        proc, "unknown schema revision 'nosuchrev' (Can't locate revision identified by 'nosuchrev'); use head, base or one of: "
+    )
+    assert not (tmp_path / "new").exists()
+
+
+def test_db_at_a_file_that_is_not_a_database(tmp_path: Path) -> None:
+    csv = tmp_path / "prices.csv"
+    csv.write_text("date,close\n2024-01-02,1.0\n")
+    for argv in (["models"], ["db", "upgrade"]):
+        assert_one_line_error(run_cli(tmp_path, *argv, "--db", f"sqlite:///{csv}"), f"{csv} is not a SQLite database; point --db")
+    assert csv.read_text() == "date,close\n2024-01-02,1.0\n"
+
+
+def test_negative_limit_is_refused(lineage_url: str, tmp_path: Path) -> None:
+    proc = run_cli(tmp_path, "leaderboard", "--limit", "-1", "--db", lineage_url)
+    assert_one_line_error(proc, "--limit -1 is not a number of rows; give a positive count, e.g. --limit 10")
