@@ -11,10 +11,13 @@ Airflow task, or two copies of one racing each other, leave exactly one row with
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
+import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Result, and_, select, update
@@ -130,11 +133,16 @@ class LineageStore(PaperLedgerStore):
 
     :param url: SQLAlchemy URL; None resolves it with :func:`~autotest_lib.registry.db.resolve_db_url`.
     :param check_schema: raise :class:`~autotest_lib.registry.errors.SchemaError` now if the database is not at head.
+    :param home: the ``AUTOTEST_HOME`` bundle paths are relative to (default: ``$AUTOTEST_HOME``, else ``./var``).
+        A bundle path inside the home is stored relative to it and read back absolute under the current home,
+        so a copied home (or a home mounted elsewhere) finds its own bundles; rows with absolute paths written
+        before this convention are read as they are.
     :param engine_kwargs: extra arguments for :func:`sqlalchemy.create_engine` (e.g. ``pool_size``).
     """
 
-    def __init__(self, url: str | None = None, *, check_schema: bool = True, **engine_kwargs: Any) -> None:
+    def __init__(self, url: str | None = None, *, check_schema: bool = True, home: str | Path | None = None, **engine_kwargs: Any) -> None:
         self.url = resolve_db_url(url)
+        self.home = Path(home if home is not None else os.environ.get("AUTOTEST_HOME") or "var").resolve()
         self._engine = make_engine(self.url, create=False, **engine_kwargs)
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
         if check_schema:
@@ -163,6 +171,21 @@ class LineageStore(PaperLedgerStore):
 
     def __repr__(self) -> str:
         return f"LineageStore({mask_url(self.url)!r})"
+
+    def _stored_uri(self, uri: str | None) -> str | None:
+        """``uri`` as the row keeps it: relative (POSIX) when it lies inside the home, else unchanged."""
+        if uri is None or "://" in uri or not os.path.isabs(uri):
+            return uri
+        path = Path(os.path.normpath(uri))
+        return PurePosixPath(*path.relative_to(self.home).parts).as_posix() if path.is_relative_to(self.home) and path != self.home else uri
+
+    def _model(self, row: ModelRow) -> records.ModelRecord:
+        """The record of ``row`` with a relative bundle path made absolute under this store's home."""
+        record = records.ModelRecord.from_row(row)
+        uri = record.bundle_uri
+        if uri is None or "://" in uri or os.path.isabs(uri):
+            return record
+        return dataclasses.replace(record, bundle_uri=str(self.home / uri))
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
@@ -325,7 +348,7 @@ class LineageStore(PaperLedgerStore):
                 "tickers": list(tickers),
                 "hyperparameters": dict(hyperparameters),
                 "cumulative_timesteps": int(steps),
-                "bundle_uri": bundle_uri,
+                "bundle_uri": self._stored_uri(bundle_uri),
                 "bundle_sha256": bundle_sha256,
                 "status": status,
                 "status_reason": status_reason,
@@ -333,7 +356,7 @@ class LineageStore(PaperLedgerStore):
                 "created_week": as_date(created_week, "created_week"),
             }
             self._upsert(session, ModelRow, ("model_id",), values)
-            return records.ModelRecord.from_row(self._get(session, ModelRow, model_id))
+            return self._model(self._get(session, ModelRow, model_id))
 
     def get_model(self, model_id: str) -> records.ModelRecord | None:
         """The model, None if unknown.
@@ -342,7 +365,7 @@ class LineageStore(PaperLedgerStore):
         """
         with self._session() as session:
             row = self._get(session, ModelRow, model_id)
-            return records.ModelRecord.from_row(row) if row is not None else None
+            return self._model(row) if row is not None else None
 
     def require_model(self, model_id: str) -> records.ModelRecord:
         """The model, which the caller knows is registered.
@@ -382,7 +405,7 @@ class LineageStore(PaperLedgerStore):
         if root_id is not None:
             query = query.where(ModelRow.root_id == root_id)
         with self._session() as session:
-            return tuple(records.ModelRecord.from_row(r) for r in session.scalars(query))
+            return tuple(self._model(r) for r in session.scalars(query))
 
     def set_model_status(self, model_id: str, status: str, reason: str | None = None) -> records.ModelRecord:
         """Move a model to ``status`` (archived, retired, rolled_back, ...), recording why.
@@ -409,7 +432,11 @@ class LineageStore(PaperLedgerStore):
         """
         _check(status, MODEL_STATUSES, "status")
         return self._update_model(
-            model_id, bundle_uri=bundle_uri, bundle_sha256=bundle_sha256, cumulative_timesteps=int(cumulative_timesteps), status=status
+            model_id,
+            bundle_uri=self._stored_uri(bundle_uri),
+            bundle_sha256=bundle_sha256,
+            cumulative_timesteps=int(cumulative_timesteps),
+            status=status,
         )
 
     def _update_model(self, model_id: str, **values: Any) -> records.ModelRecord:
@@ -418,7 +445,7 @@ class LineageStore(PaperLedgerStore):
             done = session.execute(update(ModelRow).where(ModelRow.model_id == model_id).values(**values, updated_at=_now()))
             if _rowcount(done) == 0:
                 raise UnknownModelError(f"model {model_id!r} is not registered in {mask_url(self.url)}")
-            return records.ModelRecord.from_row(self._get(session, ModelRow, model_id))
+            return self._model(self._get(session, ModelRow, model_id))
 
     # -- training runs ------------------------------------------------------------------------------------
 
@@ -682,9 +709,7 @@ class LineageStore(PaperLedgerStore):
             query = select(EvaluationRow).where(EvaluationRow.model_id.in_(ids)).order_by(EvaluationRow.week, EvaluationRow.window_name)
             for e in session.scalars(query):
                 evals[e.model_id].append(records.EvaluationRecord.from_row(e))
-            return tuple(
-                records.AncestryStep(records.ModelRecord.from_row(m), tuple(runs[m.model_id]), tuple(evals[m.model_id])) for m in chain
-            )
+            return tuple(records.AncestryStep(self._model(m), tuple(runs[m.model_id]), tuple(evals[m.model_id])) for m in chain)
 
     def latest_evaluated_week(self, window: str = "validation") -> dt.date | None:
         """The most recent week with an evaluation over ``window``.

@@ -391,3 +391,56 @@ def test_db_at_a_file_that_is_not_a_database(tmp_path: Path) -> None:
 def test_negative_limit_is_refused(lineage_url: str, tmp_path: Path) -> None:
     proc = run_cli(tmp_path, "leaderboard", "--limit", "-1", "--db", lineage_url)
     assert_one_line_error(proc, "--limit -1 is not a number of rows; give a positive count, e.g. --limit 10")
+
+
+# -- item 7: a home never touches files outside itself ----------------------------------------------------------
+
+
+def test_bundle_paths_are_stored_relative_to_the_home(lineage_url: str, tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    from autotest_lib.registry import LineageStore, make_engine
+
+    home = tmp_path / "home"
+    with LineageStore(lineage_url, home=home) as store:
+        store.upsert_model("m1", role="explorer", created_week="2024-09-08", tickers=["AAPL"], hyperparameters={})
+        store.upsert_model("m2", role="explorer", created_week="2024-09-08", tickers=["AAPL"], hyperparameters={})
+        inside = store.set_model_bundle("m1", bundle_uri=str(home / "archive" / "m1"), bundle_sha256="a" * 64, cumulative_timesteps=1)
+        outside = store.set_model_bundle("m2", bundle_uri="/elsewhere/m2", bundle_sha256="b" * 64, cumulative_timesteps=1)
+    assert inside.bundle_uri == str(home / "archive" / "m1") and outside.bundle_uri == "/elsewhere/m2"
+    engine = make_engine(lineage_url)
+    try:
+        with engine.connect() as conn:
+            rows = dict(conn.execute(text("SELECT model_id, bundle_uri FROM models WHERE model_id IN ('m1', 'm2')")).all())
+    finally:
+        engine.dispose()
+    assert rows == {"m1": "archive/m1", "m2": "/elsewhere/m2"}
+    with LineageStore(lineage_url, home=tmp_path / "copy") as store:  # the same rows, served to a copied home
+        assert store.get_model("m1").bundle_uri == str(tmp_path / "copy" / "archive" / "m1")
+
+
+def test_a_copied_home_deletes_only_its_own_bundles(parent: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from types import SimpleNamespace
+
+    from autotest_lib.weekly.select import _delete_bundles
+
+    original = tmp_path / "original"
+    bundle = verify_bundle(parent)
+    facts = {k: v for k, v in bundle.manifest.items() if k not in ("format", "versions", "policy", "files")}
+    for mid in ("a", "b"):
+        write_bundle(original / "runs" / "2024-09-08" / "models" / mid / "bundle", load_model(bundle), facts, {"history.json": b"[]"})
+        shutil.copytree(original / "runs" / "2024-09-08" / "models" / mid / "bundle", original / "archive" / mid)
+    copy = tmp_path / "copy"
+    shutil.copytree(original, copy, symlinks=True)
+    # "a" read from a relative row resolves into the copy; "b" is an old absolute row still naming the original
+    a = SimpleNamespace(model_id="a", bundle_uri=str(copy / "runs" / "2024-09-08" / "models" / "a" / "bundle"))
+    b = SimpleNamespace(model_id="b", bundle_uri=str(original / "runs" / "2024-09-08" / "models" / "b" / "bundle"))
+    with caplog.at_level(logging.WARNING, logger="autotest_lib.weekly.select"):
+        _delete_bundles(a, copy / "archive")
+        _delete_bundles(b, copy / "archive")
+    assert not Path(a.bundle_uri).exists() and not (copy / "archive" / "a").exists() and not (copy / "archive" / "b").exists()
+    assert [p.name for p in Path(a.bundle_uri).parent.iterdir()] == []  # its version folder went too
+    for mid in ("a", "b"):  # the original home is untouched
+        verify_bundle(original / "runs" / "2024-09-08" / "models" / mid / "bundle")
+        verify_bundle(original / "archive" / mid)
+    assert f"kept b's bundle {b.bundle_uri}: it lies outside this home {copy}" in caplog.text
