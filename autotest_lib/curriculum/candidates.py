@@ -34,6 +34,7 @@ class Promotable:
     :param week: the week of the evaluation.
     :param window: ``(start, end)`` of the validation window.
     :param bundle_uri: its bundle, continued by the promotion.
+    :param bundle_sha256: the registry's hash of that bundle.
     """
 
     model_id: str
@@ -43,6 +44,7 @@ class Promotable:
     week: dt.date
     window: tuple[dt.date, dt.date]
     bundle_uri: str | None
+    bundle_sha256: str | None = None
 
 
 def curriculum_slots(preset: Preset) -> int:
@@ -72,5 +74,5 @@ def promotable(store: LineageStore, week: dt.date, preset: Preset, *, require_bu
         e = evals[m.model_id]
         check = check_promotion(e.metrics, e.benchmarks, stage_config(preset, m.stage).promotion)
         if check.passed:
-            out.append(Promotable(m.model_id, m.stage, e.score, check, week, (e.window_start, e.window_end), m.bundle_uri))
+            out.append(Promotable(m.model_id, m.stage, e.score, check, week, (e.window_start, e.window_end), m.bundle_uri, m.bundle_sha256))
     return sorted(out, key=lambda p: (-(p.score if p.score is not None else float("-inf")), p.model_id))

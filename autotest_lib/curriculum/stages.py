@@ -189,6 +189,7 @@ def _stage_spec(
     cutoff: dt.date,
     parent_id: str | None = None,
     parent_bundle: str | None = None,
+    parent_sha256: str | None = None,
 ) -> TrainSpec:
     return TrainSpec(
         model_id=model_id,
@@ -210,6 +211,7 @@ def _stage_spec(
         data_source=preset.data.source,
         parent_id=parent_id,
         parent_bundle=parent_bundle,
+        parent_sha256=parent_sha256,
         checkpoint_every=preset.checkpoint_every,
     )
 
@@ -275,6 +277,7 @@ def promotion_spec(
     train_start: dt.date,
     train_end: dt.date,
     cutoff: dt.date,
+    parent_sha256: str | None = None,
 ) -> TrainSpec:
     """The child that continues ``parent_spec``'s model at ``to_stage`` (see the module docstring).
 
@@ -291,6 +294,7 @@ def promotion_spec(
     :param train_start: training window start.
     :param train_end: training window end (exclusive).
     :param cutoff: the week's cutoff.
+    :param parent_sha256: the registry's hash of the parent's bundle; the trainer refuses another bundle.
     :raises ValueError: the preset's ``env.max_tickers`` differs from the parent's (the network could not load).
     """
     if parent_spec.env.max_tickers != preset.env.max_tickers:
@@ -315,4 +319,5 @@ def promotion_spec(
         cutoff=cutoff,
         parent_id=parent_spec.model_id,
         parent_bundle=parent_bundle,
+        parent_sha256=parent_sha256,
     )

@@ -175,8 +175,8 @@ class Manifest(BaseModel):
             if spec_hash(s) != self.spec_sha256:
                 raise ValueError("spec_sha256 is not the hash of the manifest's spec: the spec was edited")
             rollout = s.ppo.n_steps * s.ppo.n_envs
-            if not s.timesteps <= self.timesteps_added < s.timesteps + rollout:
-                raise ValueError(f"timesteps_added={self.timesteps_added} is not what spec.timesteps={s.timesteps} trains")
+            if self.timesteps_added >= s.timesteps + rollout:  # fewer is possible: a callback may stop training early
+                raise ValueError(f"timesteps_added={self.timesteps_added} exceeds what spec.timesteps={s.timesteps} trains")
             if s.parent_bundle is None and self.cumulative_timesteps != self.timesteps_added:
                 raise ValueError(f"a new model has cumulative_timesteps={self.cumulative_timesteps} != timesteps_added")
         for name, digest in self.files.items():

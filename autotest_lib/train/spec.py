@@ -44,7 +44,7 @@ class TrainSpec(BaseModel):
     parent_sha256: str | None = Field(
         None,
         pattern=r"^[0-9a-f]{64}$",
-        description="The parent bundle's sha256 as the registry recorded it; a parent bundle with another hash is refused.",
+        description="The parent bundle's sha256 as the registry recorded it; another parent bundle is refused.",
     )
     checkpoint_every: int = Field(100_000, ge=1, description="Checkpoint period in steps, for resumable retries.")
     ewc_weight: float = Field(0.0, ge=0, description="EWC penalty weight towards the parent (0 = off; continued models only).")

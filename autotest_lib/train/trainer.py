@@ -190,7 +190,7 @@ def _make_history_callback(history: list[dict[str, float]]) -> BaseCallback:
 
 
 def _make_checkpoint_callback(ckpt_dir: Path, every: int, spec_digest: str, history: list[dict[str, float]]) -> BaseCallback:
-    """Saves ``ckpt-<steps>.zip`` (+ a JSON sidecar with the history so far) every ``every`` steps.
+    """Saves ``ckpt-<steps>.safetensors`` (+ a JSON sidecar with the history so far) every ``every`` steps.
 
     Saved at rollout start, i.e. right after an update, so a resumed run repeats no update.
     """

@@ -154,7 +154,7 @@ def _curriculum(
     skipped: list[str] = []
     for p in promotable(store, previous, preset) if previous is not None else []:
         assert p.bundle_uri is not None  # promotable() keeps models with a bundle only (require_bundle)
-        parent_spec = TrainSpec.model_validate(verify_bundle(p.bundle_uri).manifest["spec"])
+        parent_spec = TrainSpec.model_validate(verify_bundle(p.bundle_uri, p.bundle_sha256).manifest["spec"])
         if parent_spec.env.max_tickers == preset.env.max_tickers:
             passing.append((p, parent_spec))
         else:  # the observation width changed since: its network cannot load into this preset's env
@@ -176,7 +176,9 @@ def _curriculum(
         )
         if passing:
             p, parent_spec = passing.pop(0)
-            spec = promotion_spec(parent_spec, p.bundle_uri, p.stage + 1, universe=universe, rng=rng, **common)
+            spec = promotion_spec(
+                parent_spec, p.bundle_uri, p.stage + 1, universe=universe, rng=rng, parent_sha256=p.bundle_sha256, **common
+            )
             stages[model_id] = p.stage + 1
             promotions.append(
                 {

@@ -186,7 +186,7 @@ def weeks(tmp_path_factory, request) -> dict:
             tasks.select(week)
             tasks.paper_trades(week)
     shutil.rmtree(base / "scratch", ignore_errors=True)
-    store = LineageStore(url)
+    store = LineageStore(url, home=base / "home")  # bundle paths are stored relative to the home
     yield {"store": store, "captured": captured, "home": base / "home"}
     store.close()
 
