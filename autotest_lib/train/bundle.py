@@ -257,6 +257,7 @@ def restore_model_state(model: PPO, data: bytes, where: str) -> None:
 
     :param where: the file the bytes came from, for the error message.
     """
+    from safetensors import SafetensorError
     from safetensors.torch import load
 
     try:
@@ -264,7 +265,7 @@ def restore_model_state(model: PPO, data: bytes, where: str) -> None:
         meta = _safetensors_metadata(data)
         groups = json.loads(meta["optimizer_param_groups"])
         scalars = json.loads(meta.get("optimizer_scalars", "{}"))
-    except Exception as exc:  # safetensors raises its own SafetensorError, or ValueError / KeyError on odd metadata
+    except (SafetensorError, ValueError, KeyError, TypeError, AttributeError) as exc:  # not safetensors, or odd metadata
         raise BundleError(f"{where} is not a safetensors model state ({type(exc).__name__}: {exc}); retrain or restore it") from None
     policy = {k.removeprefix("policy/"): v for k, v in tensors.items() if k.startswith("policy/")}
     state: dict[int, dict[str, Any]] = {}
@@ -293,6 +294,8 @@ def _safetensors_metadata(data: bytes) -> dict[str, str]:
 
 def _legacy_state(data: bytes, where: str) -> tuple[dict[str, Any], dict[str, Any], int]:
     """Policy and optimizer state dicts (and ``_n_updates``) from a format-1 SB3 zip, tensors only."""
+    import pickle
+
     import torch
 
     try:
@@ -303,7 +306,7 @@ def _legacy_state(data: bytes, where: str) -> tuple[dict[str, Any], dict[str, An
                 n_updates = json.loads(zf.read("data")).get("_n_updates", 0)
             except (KeyError, ValueError):
                 n_updates = 0
-    except Exception as exc:  # zipfile.BadZipFile, pickle.UnpicklingError from the weights-only loader, KeyError
+    except (zipfile.BadZipFile, pickle.UnpicklingError, KeyError, RuntimeError, ValueError, EOFError) as exc:
         raise BundleError(
             f"{where} holds more than tensors or is not an SB3 model zip ({type(exc).__name__}: {exc}); refusing to load it"
         ) from None

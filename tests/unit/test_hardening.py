@@ -85,6 +85,7 @@ def copy_of(bundle: Path, dest: Path) -> Path:
 # -- item 1: nothing from a bundle or a checkpoint is ever unpickled -----------------------------------------
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")  # torch's weights-only loader reading the payload
 def test_pickle_in_a_rehashed_bundle_never_runs(parent: Path, tmp_path: Path) -> None:
     registered = verify_bundle(parent).sha256
     marker = tmp_path / "PWNED"
