@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from autotest_lib.errors import ConfigError
+from autotest_lib.errors import ConfigError, redact
 from autotest_lib.kinds import Role
 
 __all__ = [
@@ -284,7 +283,7 @@ def source_config(spec: str | Mapping[str, Any]) -> SourceConfig | None:
             f"{'.'.join(['data.source', *(str(p) for p in err['loc'])])}: {str(err['msg']).removeprefix('Value error, ')}"
             for err in exc.errors()
         ]
-        raise ConfigError(_URL_PASSWORD.sub(r"\1***@", "; ".join(problems))) from None
+        raise ConfigError(redact("; ".join(problems))) from None
 
 
 def source_spec(spec: str | Mapping[str, Any]) -> str:
@@ -575,11 +574,7 @@ def _format_validation(source: str, exc: ValidationError) -> str:
     for err in exc.errors():
         field = ".".join(str(p) for p in err["loc"]) or "(root)"
         parts.append(f"{field}={err.get('input')!r}: {err['msg']}")
-    return _URL_PASSWORD.sub(r"\1***@", f"invalid config {source}: " + "; ".join(parts))
-
-
-# the password of any URL quoted in a message (e.g. data.source.url): scheme://user:PASSWORD@host
-_URL_PASSWORD = re.compile(r"(://[^:/@\s'\"]*:)[^@\s'\"]+@")
+    return redact(f"invalid config {source}: " + "; ".join(parts))
 
 
 DATA_SOURCE_ENV = "AUTOTEST_DATA_SOURCE"

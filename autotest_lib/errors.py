@@ -12,6 +12,8 @@ A plain :class:`DataError` raised elsewhere (e.g. by the environment on a bad ma
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "AutotestError",
     "BundleError",
@@ -20,7 +22,21 @@ __all__ = [
     "PermanentDataError",
     "TransientDataError",
     "is_permanent",
+    "redact",
 ]
+
+# scheme://user:password@ (greedy up to the last @ of the token: a password may hold a raw @), and libpq's password=...
+_URL_CREDENTIALS = re.compile(r"(?P<head>[A-Za-z][\w+.-]*://[^:/@\s'\"]*:)[^\s'\"]*@")
+_KEYWORD_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)('[^']*'|\"[^\"]*\"|[^\s,;&]+)", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """``text`` with every URL password and ``password=...`` value replaced by ``***``, for messages and logs.
+
+    :param text: any message that might quote a database or source URL.
+    """
+    text = _URL_CREDENTIALS.sub(lambda m: f"{m['head']}***@", text)
+    return _KEYWORD_PASSWORD.sub(lambda m: f"{m['head']}***", text)
 
 
 class AutotestError(Exception):

@@ -24,7 +24,7 @@ from autotest_lib.cli.paper import register as register_paper
 from autotest_lib.cli.pbt import register as register_pbt
 from autotest_lib.cli.tables import CliError, emit, format_table, open_store, parse_date, reader_options
 from autotest_lib.config import budget_split, load_preset
-from autotest_lib.errors import AutotestError
+from autotest_lib.errors import AutotestError, redact
 from autotest_lib.evaluate.own_1n import beats_own_1n, own_1n_scores
 from autotest_lib.registry import current_revision, head_revision, mask_url, resolve_db_url, schema_diff, upgrade
 from autotest_lib.runs import WeekPaths, autotest_home
@@ -375,8 +375,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if not _is_user_error(exc):
             raise
-        from autotest_lib.registry.db import redact
-
         print(f"autotest: error: {redact(_one_line(exc, args))}", file=sys.stderr)
         return 2
 

@@ -12,7 +12,6 @@ import datetime as dt
 import json
 import math
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
+from autotest_lib.errors import redact
 from autotest_lib.registry.errors import RegistryError
 
 __all__ = [
@@ -49,18 +49,6 @@ _LIBPQ_KEYS = frozenset(
 
 _SUPPORTED = ("postgresql", "sqlite")
 _URL_EXAMPLE = "postgresql://USER@HOST:5432/DB (password in the URL or ~/.pgpass) or sqlite:////absolute/path/lineage.sqlite"
-# scheme://user:password@ (greedy up to the last @ of the token: a password may hold a raw @), and libpq's password=...
-_URL_CREDENTIALS = re.compile(r"(?P<head>[A-Za-z][\w+.-]*://[^:/@\s'\"]*:)[^\s'\"]*@")
-_KEYWORD_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)('[^']*'|\"[^\"]*\"|[^\s,;&]+)", re.IGNORECASE)
-
-
-def redact(text: str) -> str:
-    """``text`` with every URL password and ``password=...`` value replaced by ``***``, for messages and logs.
-
-    :param text: any message that might hold a database URL.
-    """
-    text = _URL_CREDENTIALS.sub(lambda m: f"{m['head']}***@", text)
-    return _KEYWORD_PASSWORD.sub(lambda m: f"{m['head']}***", text)
 
 
 def _unparseable(raw: str) -> str:

@@ -359,7 +359,8 @@ def test_failing_commands_never_print_the_password(tmp_path: Path, argv: list[st
 
 
 def test_redact_masks_every_credential_form() -> None:
-    from autotest_lib.registry.db import mask_url, normalise_db_url, redact
+    from autotest_lib.errors import redact
+    from autotest_lib.registry.db import mask_url, normalise_db_url
 
     text = f"a postgres://u:{SECRET}@h/d, b postgresql://u:p@{SECRET}@h/d, c host=h password={SECRET} user=u"
     assert SECRET not in redact(text) and redact(text).count("***") == 3
