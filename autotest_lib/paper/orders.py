@@ -261,7 +261,7 @@ def prepare_orders(
     model_id = choice.model_id
     model = store.get_model(model_id)
     bundle_uri = model.bundle_uri if model is not None else None
-    if bundle_uri is None or not _has_bundle(model):
+    if model is None or bundle_uri is None or not _has_bundle(model):
         previous = _existing(out_dir, week, model_id)
         if previous is not None:
             return previous  # a re-run of a past week whose model a later week pruned: its orders stand

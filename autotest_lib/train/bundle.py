@@ -344,8 +344,8 @@ def build_ppo(params: PPOParams, *, net_arch: tuple[int, ...], env: VecEnv | Non
     """
     from stable_baselines3 import PPO
 
-    kwargs = {**ppo_kwargs(params, None), **overrides}
-    common = {"policy_kwargs": {"net_arch": list(net_arch)}, "device": "cpu", "verbose": 0}
+    kwargs: dict[str, Any] = {**ppo_kwargs(params, None), **overrides}
+    common: dict[str, Any] = {"policy_kwargs": {"net_arch": list(net_arch)}, "device": "cpu", "verbose": 0}
     if env is not None:
         return PPO("MlpPolicy", env, **common, **kwargs)
     model = PPO("MlpPolicy", None, _init_setup_model=False, **common, **kwargs)  # type: ignore[arg-type]

@@ -388,8 +388,9 @@ def _train_in(
         return _new_model(spec, env, lr, net_arch)
 
     history: list[dict[str, float]] = []
-    model, resumed = _resume(ckpt_dir, digest, fresh, f"parent {parent.path}" if parent else "scratch")
-    if resumed is not None:
+    restored, resumed = _resume(ckpt_dir, digest, fresh, f"parent {parent.path}" if parent else "scratch")
+    if restored is not None and resumed is not None:
+        model = restored
         history.extend(resumed.history)
         log.info("%s: resumed from checkpoint at step %d", spec.model_id, int(resumed.steps))
     elif parent is not None:
