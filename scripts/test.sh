@@ -19,6 +19,15 @@ if [ -z "${AUTOTEST_TEST_PG_URL:-}" ]; then
   export AUTOTEST_TEST_PG_URL="postgresql+psycopg2://postgres@127.0.0.1:5432/$db"
 fi
 
+# the Celery cluster test needs Redis on 127.0.0.1:6379 (its broker); start it like the machine does if it is down
+if command -v redis-cli >/dev/null 2>&1 && ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  echo "test.sh: Redis is not answering on 127.0.0.1:6379; starting it" >&2
+  mkdir -p /var/lib/redis /var/log/redis 2>/dev/null || true
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no --dir /var/lib/redis \
+    --logfile /var/log/redis/ci.log || true
+  for _ in $(seq 1 20); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.5; done
+fi
+
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export PYTHONHASHSEED=0
 # tiny test networks: torch's intra-op threads only contend with each other (one PBT dags test: 71 s -> 17 s)
