@@ -13,6 +13,7 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     AIRFLOW_HOME=/opt/airflow \
     AIRFLOW__CORE__DAGS_FOLDER=/opt/autotest/dags \
+    AIRFLOW__CORE__PLUGINS_FOLDER=/opt/autotest/plugins \
     AIRFLOW__CORE__LOAD_EXAMPLES=False \
     AUTOTEST_INCLUDE_DIR=/opt/autotest/include \
     AUTOTEST_HOME=/data/autotest \
@@ -23,12 +24,14 @@ COPY requirements.txt /tmp/requirements.txt
 RUN pip install --extra-index-url "${TORCH_INDEX_URL}" -r /tmp/requirements.txt \
  && python -c "import torch, sys; sys.exit(f'CUDA torch was installed: {torch.__version__}' if torch.version.cuda else 0)"
 
-# The project: library (editable install, so include/ stays next to it), DAGs, configs and bundled prices.
+# The project: library (editable install, so include/ stays next to it), DAGs, the UI plugin (the AUTOTEST
+# page the api-server serves), configs and bundled prices.
 WORKDIR /opt/autotest
 COPY pyproject.toml README.md ./
 COPY autotest_lib ./autotest_lib
 COPY include ./include
 COPY dags ./dags
+COPY plugins ./plugins
 RUN pip install --no-deps -e . \
  && python -c "import autotest_lib, airflow.providers.postgres" \
  && AIRFLOW__CORE__EXECUTOR=CeleryExecutor python -c "from airflow.executors.executor_loader import ExecutorLoader; \

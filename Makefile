@@ -27,8 +27,8 @@ test: setup
 
 ## lint: ruff (lint and format) and mypy (types of autotest_lib and dags; settings in pyproject.toml)
 lint: setup
-	$(BIN)/ruff check autotest_lib dags tests bench scripts
-	$(BIN)/ruff format --check autotest_lib dags tests bench scripts
+	$(BIN)/ruff check autotest_lib dags plugins tests bench scripts
+	$(BIN)/ruff format --check autotest_lib dags plugins tests bench scripts
 	$(BIN)/mypy
 
 ## bench: throughput/memory figures and the learning curve of the preset's PPO defaults

@@ -297,7 +297,7 @@ def test_dockerfile_installs_pinned_requirements_with_cpu_torch() -> None:
     assert any(re.search(r"pip install (--no-deps )?(-e )?\.(\s|$)", r) for r in runs), "the project itself is not installed"
 
 
-def test_dockerfile_runs_as_non_root_with_the_dags_folder() -> None:
+def test_dockerfile_runs_as_non_root_with_the_dags_and_plugins_folders() -> None:
     instructions = _dockerfile_instructions()
     users = [rest for op, rest in instructions if op == "USER"]
     assert users and users[-1] not in ("root", "0"), "the image must end as a non-root user"
@@ -313,8 +313,11 @@ def test_dockerfile_runs_as_non_root_with_the_dags_folder() -> None:
             *sources, dest = rest.split()
             for src in sources:
                 copied[src.rstrip("/")] = os.path.normpath(dest if dest.startswith("/") else f"{workdir}/{dest}")
-    assert {"dags", "include", "autotest_lib"} <= set(copied), f"the image must copy dags/, include/ and autotest_lib/: {copied}"
+    assert {"dags", "plugins", "include", "autotest_lib"} <= set(copied), (
+        f"the image must copy dags/, plugins/, include/ and autotest_lib/: {copied}"
+    )
     assert env["AIRFLOW__CORE__DAGS_FOLDER"] == copied["dags"]
+    assert env["AIRFLOW__CORE__PLUGINS_FOLDER"] == copied["plugins"], "the api-server must load the AUTOTEST page from plugins/"
 
 
 def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
