@@ -5,6 +5,8 @@ _root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export AUTOTEST_HOME="${AUTOTEST_HOME:-$_root/var}"
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$AUTOTEST_HOME/airflow}"
 export AIRFLOW__CORE__DAGS_FOLDER="${AIRFLOW__CORE__DAGS_FOLDER:-$_root/dags}"
+# the AUTOTEST page of the UI (plugins/autotest_plugin.py), served by the api-server
+export AIRFLOW__CORE__PLUGINS_FOLDER="${AIRFLOW__CORE__PLUGINS_FOLDER:-$_root/plugins}"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-4}"
 # one training task per core (the autotest_training pool): torch threads inside a task would only contend
