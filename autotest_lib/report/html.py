@@ -46,6 +46,7 @@ tr.total td { font-weight: bold; }
 .tag { display: inline-block; font-size: 0.8em; padding: 0 0.4em; border-radius: 3px; background: #eee; margin-left: 0.3em; }
 .tag.rolled_back { background: #c0392b; color: #fff; }
 .tag.champion { background: #27ae60; color: #fff; }
+.tag.new { background: #e3f2e6; color: #1e6b34; }
 .note { color: #555; font-style: italic; }
 .muted { color: #777; }
 img { max-width: 100%; border: 1px solid #eee; }

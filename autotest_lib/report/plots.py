@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["TRAINING_PANELS", "EquityCurve", "curves_from_backtest", "equity_figure", "training_figure"]
+__all__ = ["TRAINING_PANELS", "EquityCurve", "curves_from_backtest", "drawdown", "drawdown_figure", "equity_figure", "training_figure"]
 
 #: History keys plotted in the training grid, with their panel titles.
 TRAINING_PANELS: tuple[tuple[str, str], ...] = (
@@ -120,6 +120,39 @@ def equity_figure(curves: Sequence[EquityCurve], *, benchmark: str = "SPY", titl
     ax.set_title(title, fontsize=11)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
+    fig.autofmt_xdate()
+    return _png(fig)
+
+
+def drawdown(equity: pd.Series) -> pd.Series:
+    """Underwater curve: ``equity / running peak - 1`` (0 at a new high, -0.1 ten percent below the best so far)."""
+    return equity / equity.cummax() - 1.0
+
+
+def drawdown_figure(curves: Sequence[EquityCurve], *, benchmark: str = "SPY", title: str = "") -> bytes:
+    """PNG of each model's drawdown from its running peak (filled, same colours as the equity plot), and the
+    benchmark's dashed black.
+
+    :param curves: the models to draw, best first.
+    :param benchmark: the benchmark's name for the legend.
+    :param title: axes title.
+    """
+    fig = _figure(10, 4.2)
+    ax = fig.add_subplot()
+    for i, curve in enumerate(curves):
+        under = drawdown(curve.model)
+        ax.plot(under.index, under.to_numpy(), color=f"C{i % 10}", linewidth=1.4, label=f"{curve.model_id} (worst {under.min():.1%})")
+        ax.fill_between(under.index, under.to_numpy(), 0.0, color=f"C{i % 10}", alpha=0.08)
+    bench = next((c.benchmark for c in curves if c.benchmark is not None), None)
+    if bench is not None:
+        under = drawdown(bench)
+        ax.plot(under.index, under.to_numpy(), color="black", linewidth=1.4, linestyle="--", label=f"{benchmark} (worst {under.min():.1%})")
+    ax.axhline(0.0, color="#999", linewidth=0.6)
+    ax.yaxis.set_major_formatter(lambda v, _pos: f"{v:.0%}")
+    ax.set_ylabel("drawdown from peak")
+    ax.set_title(title, fontsize=11)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
     fig.autofmt_xdate()
     return _png(fig)
 

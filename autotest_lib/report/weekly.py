@@ -5,16 +5,18 @@ backtest series the weekly backtest task saved as ``<week_dir>/backtests/<model_
 
 1. header: cutoff, preset, windows, status and the plan's notes;
 2. budget split of the preset (``budget_split``) with planned, trained and failed counts from the registry;
-3. leaderboard of the week (rolled-back models marked, with the reason);
-4. growth of $1 of the top models on the validation window against buy-and-hold and SPY;
-5. market regimes: the index's regime timeline, per-regime leaderboards, regime switching vs the champion
+3. leaderboard of the week (rolled-back models marked, with the reason; models created this week marked new);
+4. the paper orders prepared for the coming week (``<week_dir>/orders/orders.json``): model, rule, weights;
+5. growth of $1 of the top models on the validation window against buy-and-hold and SPY, and their drawdowns
+   (underwater curves);
+6. market regimes: the index's regime timeline, per-regime leaderboards, regime switching vs the champion
    (:mod:`autotest_lib.report.regimes`);
-6. champion history and stints;
-7. lineage of the champion (root -> champion: steps, learning rate, score per generation);
-8. training curves of the week's runs;
-9. population-based training: each population's scores and learning rates over rounds, and its exploits
+7. champion history and stints;
+8. lineage of the champion (root -> champion: steps, learning rate, score per generation);
+9. training curves of the week's runs;
+10. population-based training: each population's scores and learning rates over rounds, and its exploits
    (:mod:`autotest_lib.report.pbt`);
-10. events of the week (rollbacks, archive prunes, promotions).
+11. events of the week (rollbacks, archive prunes, promotions).
 
 Only rows of weeks up to the report's week are shown, so a backfilled week reads as it did at the time
 (except model statuses, which are the registry's current ones). Files are written atomically under fixed
@@ -48,7 +50,7 @@ from autotest_lib.report.html import (
     table,
 )
 
-__all__ = ["EQUITY_PNG", "REPORT_DIR", "REPORT_HTML", "TRAINING_PNG", "write_weekly_report"]
+__all__ = ["DRAWDOWN_PNG", "EQUITY_PNG", "REPORT_DIR", "REPORT_HTML", "TRAINING_PNG", "write_weekly_report"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,7 @@ REPORT_DIR = "report"
 """Sub-folder of the week's folder that holds the report."""
 REPORT_HTML = "index.html"
 EQUITY_PNG = "equity_curves.png"
+DRAWDOWN_PNG = "drawdowns.png"
 TRAINING_PNG = "training_curves.png"
 CONVERGENCE_NOTE = (
     "Convergence, from each run's updates split in thirds: value and policy losses stabilised (last third within "
@@ -117,7 +120,10 @@ def write_weekly_report(
     sections = [
         _header(day, preset, record),
         _budget(preset, record, week_models, runs),
-        _leaderboard(board, models, champion if champion is not None and champion.week == day else None, events, window, hidden, own_1n),
+        _leaderboard(
+            board, models, champion if champion is not None and champion.week == day else None, events, window, hidden, own_1n, day
+        ),
+        _orders(Path(week_dir) / "orders" / "orders.json"),
         _equity(board, Path(week_dir) / "backtests", out_dir, preset.data.benchmark, top_n, window, day),
         forward_section(store, day, out_dir),
         _regimes(store, day, Path(week_dir), out_dir, preset),
@@ -131,6 +137,7 @@ def write_weekly_report(
         ("header", "Week"),
         ("budget", "Budget"),
         ("leaderboard", "Leaderboard"),
+        ("orders", "Orders"),
         ("equity", "Equity"),
         ("forward", "Forward"),
         ("regimes", "Regimes"),
@@ -312,6 +319,7 @@ def _leaderboard(
     window: str,
     hidden_pbt_versions: int = 0,
     own_1n: Mapping[str, float | None] | None = None,
+    day: dt.date | None = None,
 ) -> str:
     if not board:
         return section("leaderboard", "Leaderboard", paragraph("No model was evaluated this week, so there is no leaderboard."))
@@ -331,35 +339,24 @@ def _leaderboard(
                 fmt_steps(m.cumulative_timesteps) if m is not None else None,
                 fmt_float(r.score, 4),
                 _own_1n_cell(r.score, (own_1n or {}).get(r.model_id)),
-                fmt_float(_metric(r.metrics, "sharpe"), 2),
+                fmt_pct(_metric(r.metrics, "total_return")),
                 fmt_pct(_metric(r.metrics, "max_drawdown")),
                 fmt_pct(_metric(r.metrics, "win_rate")),
                 fmt_float(_metric(r.metrics, "dsr"), 3),
                 verdict_text(metric_labels(r.metrics)),
+                Raw('<span class="tag new">new</span>') if m is not None and m.created_week == day else "",
                 _status_cell(r, m, reasons, champion_id),
             ]
         )
         status = m.status if m is not None else r.status
         classes.append("rolled_back" if status == ModelStatus.ROLLED_BACK else "champion" if r.model_id == champion_id else "")
     headers = (
-        "#",
-        "model",
-        "role",
-        "parent",
-        "gen",
-        "tickers",
-        "cum. steps",
-        "score",
-        "own 1/N",
-        "Sharpe",
-        "max DD",
-        "win rate",
-        "DSR",
-        "verdict",
-        "status",
+        *("#", "model", "role", "parent", "gen", "tickers", "cum. steps", "score (Sharpe)", "own 1/N"),
+        *("return", "max DD", "win rate", "DSR", "verdict", "this week", "status"),
     )
     n_rolled = sum(c == "rolled_back" for c in classes)
-    summary = f"{len(board)} models evaluated on the {window} window, best score first"
+    n_new = sum(m.created_week == day for m in models.values()) if day is not None else 0
+    summary = f"{len(board)} models evaluated on the {window} window, best score first ({n_new} new this week, the rest carried over)"
     summary += f"; {n_rolled} rolled back." if n_rolled else "; none rolled back."
     if hidden_pbt_versions:
         summary += f" {hidden_pbt_versions} earlier PBT round versions are left out (see the PBT section)."
@@ -373,16 +370,52 @@ def _leaderboard(
     )
 
 
+def _orders(path: Path) -> str:
+    """The paper orders the week prepared (written by the paper-trades task before the report)."""
+    import json
+
+    if not path.is_file():
+        return section("orders", "Orders", paragraph(f"No paper orders were prepared this week ({path.name} is missing in {path.parent})."))
+    try:
+        orders = json.loads(path.read_text(encoding="utf-8"))
+        rows = [
+            [o["ticker"], fmt_pct(o["target_weight"]), fmt_float(o.get("last_close"), 2), o.get("price_date")] for o in orders["orders"]
+        ]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        problem = f"{path} could not be read ({type(exc).__name__}: {exc}); rerun the paper-trades task."
+        return section("orders", "Orders", paragraph(problem))
+    rows.append(["cash", fmt_pct(orders.get("cash_weight")), None, None])
+    broker = orders.get("broker") or {}
+    facts = [
+        ("model", orders.get("model_id")),
+        ("rule", orders.get("rule")),
+        ("regime", orders.get("regime")),
+        ("champion", orders.get("champion_id")),
+        ("prices as of", orders.get("as_of")),
+        ("broker", f"{broker.get('broker', '?')} ({'submitted' if broker.get('submitted') else 'not submitted'})"),
+    ]
+    return section(
+        "orders",
+        "Orders",
+        paragraph("Target weights for the coming week, from the model the rule picked.", "muted"),
+        table(
+            ("ticker", "target weight", "last close", "price date"), rows, numeric=(1, 2), row_classes=[*[""] * (len(rows) - 1), "total"]
+        ),
+        table(("", ""), facts),
+    )
+
+
 def _equity(board: Sequence[LeaderboardRow], backtests: Path, out_dir: Path, benchmark: str, top_n: int, window: str, day: dt.date) -> str:
     png = out_dir / EQUITY_PNG
     top = list(board[:top_n])
     if not top:
         _write_png(png, None)
+        _write_png(out_dir / DRAWDOWN_PNG, None)
         return section("equity", "Equity curves", paragraph("No model was evaluated this week, so there are no equity curves."))
 
     import pandas as pd
 
-    from autotest_lib.report.plots import curves_from_backtest, equity_figure
+    from autotest_lib.report.plots import curves_from_backtest, drawdown_figure, equity_figure
 
     curves, problems = [], []
     for row in top:
@@ -407,8 +440,11 @@ def _equity(board: Sequence[LeaderboardRow], backtests: Path, out_dir: Path, ben
             rows.append([c.model_id, fmt_pct(model), fmt_pct(bh), fmt_pct(excess), fmt_pct(bench)])
         headers = ("model", "total return", "buy & hold (its tickers)", "vs buy & hold", benchmark)
         parts.append(table(headers, rows, numeric=(1, 2, 3, 4)))
+        _write_png(out_dir / DRAWDOWN_PNG, drawdown_figure(curves, benchmark=benchmark, title=f"Drawdowns: {title[0].lower()}{title[1:]}"))
+        parts.append(_image(DRAWDOWN_PNG, f"drawdown from the running peak of the top models and {benchmark}"))
     else:
         _write_png(png, None)
+        _write_png(out_dir / DRAWDOWN_PNG, None)
         parts.append(paragraph("No saved backtest could be read for the top models, so there is no equity plot."))
     if problems:
         parts.append("<ul class='notes'>" + "".join(f"<li class='note'>{html.escape(p)}</li>" for p in problems) + "</ul>")

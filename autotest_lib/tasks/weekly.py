@@ -342,6 +342,7 @@ def report(week: dict[str, Any]) -> dict[str, Any]:
     """The weekly HTML report with its PNG plots."""
     ctx = WeekContext.from_xcom(week)
     store = open_store()
-    path = write_weekly_report(store, ctx.cutoff, ctx.paths.run_dir, ctx.load_preset())
+    # the report is the week's last step: mark the week done first, so the page shows its final status
     store.set_week_status(ctx.cutoff, WeekStatus.DONE)
+    path = write_weekly_report(store, ctx.cutoff, ctx.paths.run_dir, ctx.load_preset())
     return {"report": str(path)}

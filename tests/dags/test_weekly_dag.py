@@ -62,6 +62,11 @@ def test_week_one_trains_explorers_only_and_ships_orders_and_report(pipeline) ->
     assert all(r["price_date"] < WEEKS[0].isoformat() for r in rows)
     html = (out / "report" / "index.html").read_text()
     assert champion.model_id in html and "Leaderboard" in html
+    assert "<td>status</td><td>done</td>" in html, "the report shows the week's final status"
+    for r in rows:  # the orders table of the report is the orders file
+        ticker = "cash" if r["ticker"] == "CASH" else r["ticker"]
+        assert f'<td>{ticker}</td><td class="num">{float(r["target_weight"]):.1%}</td>' in html, ticker
+    assert (out / "report" / "drawdowns.png").is_file()
 
 
 def test_lineage_grows_one_generation_per_week(pipeline) -> None:

@@ -20,7 +20,7 @@ import pytest
 from autotest_lib.config import Preset, load_preset
 from autotest_lib.evaluate.verdicts import metric_labels, verdict_text
 from autotest_lib.registry import LineageStore
-from autotest_lib.report import EQUITY_PNG, REGIMES_PNG, TRAINING_PNG, write_weekly_report
+from autotest_lib.report import DRAWDOWN_PNG, EQUITY_PNG, REGIMES_PNG, TRAINING_PNG, write_weekly_report
 from autotest_lib.runs import week_windows
 
 W1, W2 = dt.date(2023, 12, 31), dt.date(2024, 1, 7)
@@ -229,6 +229,7 @@ def test_report_of_a_full_week(lineage_store: LineageStore, preset: Preset, back
         "header",
         "budget",
         "leaderboard",
+        "orders",
         "equity",
         "forward",
         "regimes",
@@ -271,9 +272,17 @@ def test_report_of_a_full_week(lineage_store: LineageStore, preset: Preset, back
         bar = e.benchmarks["buy_and_hold"]["sharpe"]
         assert by_id[e.model_id][8].startswith(f"{bar:.4f}")
         assert ("trails 1/N" in by_id[e.model_id][8]) == (e.score <= bar)
+    # models created this week are marked new; last week's, ranked again, are not
+    assert {r[1] for r in rows if r[-2] == "new"} == {D, E, R0, R1, K} and by_id[A][-2] == ""
+    assert "5 new this week" in page.text("leaderboard")
+    # return, not a second copy of the score (the score is the Sharpe ratio)
+    assert by_id[R0][9] == f"{backtests[W2, R0].metrics['total_return']:.1%}"
 
-    # 4. equity curves of the top 5 with a total-return table against the benchmarks
-    assert page.sections["equity"]["images"] == [EQUITY_PNG]
+    # orders: none were prepared in this world, and the section says so
+    assert "No paper orders were prepared this week" in page.text("orders")
+
+    # 4. equity curves of the top 5 with a total-return table against the benchmarks, and their drawdowns
+    assert page.sections["equity"]["images"] == [EQUITY_PNG, DRAWDOWN_PNG]
     equity = page.rows("equity")
     assert [r[0] for r in equity] == [b.model_id for b in board[:5]]
     top = backtests[W2, board[0].model_id]
@@ -307,7 +316,7 @@ def test_report_of_a_full_week(lineage_store: LineageStore, preset: Preset, back
 
     # every referenced image is a real PNG beside the HTML
     images = [src for s in page.sections.values() for src in s["images"]]
-    assert images == [EQUITY_PNG, REGIMES_PNG, TRAINING_PNG]
+    assert images == [EQUITY_PNG, DRAWDOWN_PNG, REGIMES_PNG, TRAINING_PNG]
     for src in images:
         assert_png(path.parent / src)
     assert not list(path.parent.glob(".*.tmp")), "temporary files left behind"
