@@ -6,11 +6,12 @@ PosixPath('var/runs/2024-09-08/report/index.html')
 """
 
 from autotest_lib.report.regimes import REGIMES_PNG, regime_section
-from autotest_lib.report.weekly import DRAWDOWN_PNG, EQUITY_PNG, REPORT_DIR, REPORT_HTML, TRAINING_PNG, write_weekly_report
+from autotest_lib.report.weekly import DRAWDOWN_PNG, EQUITY_PNG, LINEAGE_PNG, REPORT_DIR, REPORT_HTML, TRAINING_PNG, write_weekly_report
 
 __all__ = [
     "DRAWDOWN_PNG",
     "EQUITY_PNG",
+    "LINEAGE_PNG",
     "REGIMES_PNG",
     "REPORT_DIR",
     "REPORT_HTML",

@@ -12,7 +12,8 @@ backtest series the weekly backtest task saved as ``<week_dir>/backtests/<model_
 6. market regimes: the index's regime timeline, per-regime leaderboards, regime switching vs the champion
    (:mod:`autotest_lib.report.regimes`);
 7. champion history and stints;
-8. lineage of the champion (root -> champion: steps, learning rate, score per generation);
+8. lineage: root -> champion (steps, learning rate, score per generation) and the tree of every generation
+   (continuations, rollbacks, PBT exploits, curriculum promotions; :mod:`autotest_lib.report.lineage`);
 9. training curves of the week's runs;
 10. population-based training: each population's scores and learning rates over rounds, and its exploits
    (:mod:`autotest_lib.report.pbt`);
@@ -50,7 +51,7 @@ from autotest_lib.report.html import (
     table,
 )
 
-__all__ = ["DRAWDOWN_PNG", "EQUITY_PNG", "REPORT_DIR", "REPORT_HTML", "TRAINING_PNG", "write_weekly_report"]
+__all__ = ["DRAWDOWN_PNG", "EQUITY_PNG", "LINEAGE_PNG", "REPORT_DIR", "REPORT_HTML", "TRAINING_PNG", "write_weekly_report"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ REPORT_DIR = "report"
 REPORT_HTML = "index.html"
 EQUITY_PNG = "equity_curves.png"
 DRAWDOWN_PNG = "drawdowns.png"
+LINEAGE_PNG = "lineage_tree.png"
 TRAINING_PNG = "training_curves.png"
 CONVERGENCE_NOTE = (
     "Convergence, from each run's updates split in thirds: value and policy losses stabilised (last third within "
@@ -128,7 +130,7 @@ def write_weekly_report(
         forward_section(store, day, out_dir),
         _regimes(store, day, Path(week_dir), out_dir, preset),
         _champions(store, history, day),
-        _lineage(store, champion, window),
+        _lineage(store, champion, window, day, out_dir),
         _training(runs, week_models, out_dir, day),
         _pbt(store, day, out_dir),
         _events([e for e in events if not e.kind.startswith("pbt_")]),  # PBT's own section shows those
@@ -484,11 +486,10 @@ def _champions(store: LineageStore, history: Sequence[ChampionRecord], day: dt.d
     return section("champions", "Champion history", *parts)
 
 
-def _lineage(store: LineageStore, champion: ChampionRecord | None, window: str) -> str:
+def _lineage(store: LineageStore, champion: ChampionRecord | None, window: str, day: dt.date, out_dir: Path) -> str:
+    tree = _lineage_tree(store, day, out_dir)
     if champion is None:
-        return section(
-            "lineage", "Lineage of the champion", paragraph("There is no champion yet, so there is no champion lineage to show.")
-        )
+        return section("lineage", "Lineage", paragraph("There is no champion yet, so there is no champion lineage to show."), *tree)
     steps = store.ancestry(champion.model_id)
     rows = []
     for step in steps:
@@ -523,7 +524,30 @@ def _lineage(store: LineageStore, champion: ChampionRecord | None, window: str) 
         "changes vs parent",
     )
     intro = f"Champion {champion.model_id} (week {champion.week.isoformat()}), root {steps[0].model.model_id}, {len(steps)} generation(s)."
-    return section("lineage", "Lineage of the champion", paragraph(intro, "muted"), table(headers, rows, numeric=(0, 4, 5, 7)))
+    return section(
+        "lineage",
+        "Lineage",
+        "<h3>Root to champion</h3>",
+        paragraph(intro, "muted"),
+        table(headers, rows, numeric=(0, 4, 5, 7)),
+        *tree,
+    )
+
+
+def _lineage_tree(store: LineageStore, day: dt.date, out_dir: Path) -> list[str]:
+    """The tree of every generation up to ``day`` as a PNG (removed when there is no model)."""
+    from autotest_lib.report.lineage import lineage_figure, lineage_graph
+
+    graph = lineage_graph(store, up_to_week=day)
+    if not graph.nodes:
+        _write_png(out_dir / LINEAGE_PNG, None)
+        return [paragraph("No model is registered yet, so there is no lineage tree.")]
+    counts = Counter(e.kind for e in graph.edges)
+    _write_png(out_dir / LINEAGE_PNG, lineage_figure(graph, title=f"Every generation up to week {day.isoformat()}"))
+    summary = f"{len(graph.nodes)} models, {len(graph.edges)} parent links: " + ", ".join(
+        f"{counts[k]} {k}" for k in ("continuation", "rollback", "exploit", "promotion")
+    )
+    return ["<h3>Every generation</h3>", paragraph(summary, "muted"), _image(LINEAGE_PNG, "lineage tree of every model up to this week")]
 
 
 def _training(runs: Sequence[Any], week_models: Sequence[ModelRecord], out_dir: Path, day: dt.date) -> str:

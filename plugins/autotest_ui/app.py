@@ -19,6 +19,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from autotest_lib.report.lineage import EDGE_KINDS
 from autotest_ui import views
 
 __all__ = ["EMPTY_HINT", "StoreProvider", "create_app", "require_login"]
@@ -194,7 +195,7 @@ def create_app(db_url: str | None = None) -> FastAPI:
         endpoint.__name__ = f"api_{name}"
         return endpoint
 
-    app.get("/api/lineage")(_all("lineage", views.lineage_graph, {"nodes": [], "edges": [], "kinds": list(views.EDGE_KINDS)}))
+    app.get("/api/lineage")(_all("lineage", views.lineage_graph, {"nodes": [], "edges": [], "kinds": list(EDGE_KINDS)}))
     app.get("/api/champions")(_all("champions", views.champions, {"history": [], "stints": []}))
     app.get("/api/pbt")(_all("pbt", views.pbt_trajectories, []))
     app.get("/api/track-record")(_all("track_record", views.track_record, {"available": False, "weeks": []}))

@@ -10,10 +10,10 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from autotest_lib.registry import LineageStore, ModelRecord, as_date, jsonable
+from autotest_lib.registry import LineageStore, as_date, jsonable
+from autotest_lib.report import lineage
 
 __all__ = [
-    "EDGE_KINDS",
     "TrackRecordSource",
     "champions",
     "lineage_graph",
@@ -24,9 +24,6 @@ __all__ = [
     "week_summary",
     "weeks",
 ]
-
-EDGE_KINDS = ("continuation", "rollback", "exploit", "promotion")
-"""How a child model relates to its parent in the lineage tree."""
 
 LEADERBOARD_METRICS = ("sharpe", "total_return", "max_drawdown", "dsr", "win_rate", "turnover")
 
@@ -84,83 +81,9 @@ def champions(store: LineageStore) -> dict[str, Any]:
     return {"history": jsonable(store.champion_history()), "stints": jsonable(store.champion_longevity())}
 
 
-def _edge_kinds(store: LineageStore) -> dict[str, str]:
-    """Child model id -> how it came from its parent, from the lineage events (continuation when none says)."""
-    kinds: dict[str, str] = {}
-    for event in store.events(kind="pbt_exploit"):
-        child = event.payload.get("next_model_id")
-        if child:
-            kinds[child] = "exploit"
-    for event in store.events(kind="promotion"):
-        if event.model_id:
-            kinds[event.model_id] = "promotion"
-    for event in store.events(kind="rollback"):
-        if event.model_id:
-            kinds[event.model_id] = "rollback"
-    return kinds
-
-
-def _lanes(models: Sequence[ModelRecord]) -> dict[str, float]:
-    """A tidy vertical position per model: leaves on consecutive lanes, each parent centred over its children."""
-    known = {m.model_id for m in models}
-    children: dict[str | None, list[str]] = {}
-    for m in models:
-        parent = m.parent_id if m.parent_id in known else None
-        children.setdefault(parent, []).append(m.model_id)
-    lane: dict[str, float] = {}
-    next_leaf = 0.0
-
-    def place(model_id: str) -> float:
-        nonlocal next_leaf
-        kids = children.get(model_id, [])
-        if not kids:
-            lane[model_id] = next_leaf
-            next_leaf += 1.0
-        else:
-            ys = [place(k) for k in kids]
-            lane[model_id] = (min(ys) + max(ys)) / 2
-        return lane[model_id]
-
-    for root in children.get(None, []):
-        place(root)
-    for m in models:  # a cycle in parent links never reaches a root: put those models below the rest
-        if m.model_id not in lane:
-            lane[m.model_id] = next_leaf
-            next_leaf += 1.0
-    return lane
-
-
 def lineage_graph(store: LineageStore) -> dict[str, Any]:
-    """Every model as a node (x: generation, y: its lane in the family tree) and every parent link as an edge.
-
-    Edge kinds: ``continuation`` (a refiner or champion trained on from its parent), ``rollback`` (a child
-    rolled back, its parent kept its place), ``exploit`` (a PBT member copied from a better one),
-    ``promotion`` (a curriculum stage promotion).
-    """
-    models = store.list_models()
-    latest = {c.model_id: c.week for c in store.champion_history()}
-    kinds = _edge_kinds(store)
-    lane = _lanes(models)
-    known = {m.model_id for m in models}
-    nodes = [
-        {
-            "id": m.model_id,
-            "role": m.role,
-            "generation": m.generation,
-            "status": m.status,
-            "week": m.created_week.isoformat(),
-            "parent_id": m.parent_id,
-            "stage": m.stage,
-            "champion_week": latest[m.model_id].isoformat() if m.model_id in latest else None,
-            "x": m.generation,
-            "y": lane[m.model_id],
-        }
-        for m in models
-    ]
-    edges = [
-        {"parent": m.parent_id, "child": m.model_id, "kind": kinds.get(m.model_id, "continuation")} for m in models if m.parent_id in known
-    ]
-    return {"nodes": nodes, "edges": edges, "kinds": list(EDGE_KINDS)}
+    """Every model and parent link, laid out for the tree (see :func:`autotest_lib.report.lineage.lineage_graph`)."""
+    return lineage.lineage_graph(store).to_dict()
 
 
 def model_detail(store: LineageStore, model_id: str) -> dict[str, Any] | None:

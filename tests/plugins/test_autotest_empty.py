@@ -23,7 +23,7 @@ def _client(url: str) -> Iterator[TestClient]:
 
 
 def _check_empty_state(client: TestClient) -> None:
-    from autotest_ui.views import EDGE_KINDS
+    from autotest_lib.report.lineage import EDGE_KINDS
 
     page = client.get("/")
     assert page.status_code == 200

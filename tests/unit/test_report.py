@@ -20,7 +20,7 @@ import pytest
 from autotest_lib.config import Preset, load_preset
 from autotest_lib.evaluate.verdicts import metric_labels, verdict_text
 from autotest_lib.registry import LineageStore
-from autotest_lib.report import DRAWDOWN_PNG, EQUITY_PNG, REGIMES_PNG, TRAINING_PNG, write_weekly_report
+from autotest_lib.report import DRAWDOWN_PNG, EQUITY_PNG, LINEAGE_PNG, REGIMES_PNG, TRAINING_PNG, write_weekly_report
 from autotest_lib.runs import week_windows
 
 W1, W2 = dt.date(2023, 12, 31), dt.date(2024, 1, 7)
@@ -302,6 +302,8 @@ def test_report_of_a_full_week(lineage_store: LineageStore, preset: Preset, back
     assert [(r[0], r[1]) for r in lineage] == [("1", B), ("2", R0)]
     assert lineage[1][4] == "2,048" and lineage[1][5] == "6,144" and lineage[1][6].startswith("5e-05 (0.0001 x0.5, constant)")
     assert lineage[0][7] == f"{backtests[W1, B].metrics['sharpe']:.4f}"
+    # and the tree of every generation: R1 was rolled back to C, R0 and K continue B and A
+    assert "9 models, 3 parent links: 2 continuation, 1 rollback, 0 exploit, 0 promotion" in page.text("lineage")
 
     # 7. training curves of the week's five runs
     assert page.sections["training"]["images"] == [TRAINING_PNG]
@@ -316,7 +318,7 @@ def test_report_of_a_full_week(lineage_store: LineageStore, preset: Preset, back
 
     # every referenced image is a real PNG beside the HTML
     images = [src for s in page.sections.values() for src in s["images"]]
-    assert images == [EQUITY_PNG, DRAWDOWN_PNG, REGIMES_PNG, TRAINING_PNG]
+    assert images == [EQUITY_PNG, DRAWDOWN_PNG, REGIMES_PNG, LINEAGE_PNG, TRAINING_PNG]
     for src in images:
         assert_png(path.parent / src)
     assert not list(path.parent.glob(".*.tmp")), "temporary files left behind"
@@ -342,6 +344,7 @@ def test_missing_backtests_and_an_earlier_week(lineage_store: LineageStore, pres
     page = Page(write_weekly_report(lineage_store, W1, tmp_path / "runs" / W1.isoformat(), preset).read_text(encoding="utf-8"))
     assert [r[1] for r in page.rows("champions", 0)] == [A]
     assert [r[1] for r in page.rows("lineage")] == [A]
+    assert "3 models, 0 parent links" in page.text("lineage")
     assert "No rollbacks" in page.text("events")
     assert [r[1] for r in page.rows("leaderboard")] == [b.model_id for b in lineage_store.leaderboard(W1)]
 
