@@ -101,10 +101,10 @@ def autotest_weekly() -> None:
         return weekly.paper_trades(week)
 
     @task
-    def write_report(week: dict, orders: dict) -> dict:
+    def write_report(week: dict, orders: dict, **context) -> dict:
         from autotest_lib.tasks import weekly
 
-        return weekly.report(week)
+        return weekly.report(week, run_id=context["run_id"])
 
     migrated = migrate_lineage_db()
     week = start_week()

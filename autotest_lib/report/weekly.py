@@ -83,6 +83,7 @@ def write_weekly_report(
     *,
     top_n: int = 5,
     window: str = "validation",
+    run: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``<week_dir>/report/index.html`` and its PNG plots; return the HTML's path.
 
@@ -96,6 +97,8 @@ def write_weekly_report(
     :param preset: the week's preset (as run: overrides and scale applied).
     :param top_n: models drawn in the equity plot.
     :param window: evaluation window the leaderboard ranks on.
+    :param run: the Airflow run that produced the week: ``run_id`` and the ``params`` it was triggered with
+        (preset, timesteps_scale, tickers, seed), shown in the header; None leaves them out.
     """
     day = as_date(week, "week")
     out_dir = Path(week_dir) / REPORT_DIR
@@ -120,7 +123,7 @@ def write_weekly_report(
     own_1n = own_1n_scores(store, day, window)
 
     sections = [
-        _header(day, preset, record),
+        _header(day, preset, record, run),
         _budget(preset, record, week_models, runs),
         _leaderboard(
             board, models, champion if champion is not None and champion.week == day else None, events, window, hidden, own_1n, day
@@ -194,13 +197,22 @@ def _role_rank(role: str) -> int:
 # -- sections ------------------------------------------------------------------------------------------------
 
 
-def _header(day: dt.date, preset: Preset, record: WeekRecord | None) -> str:
+def _header(day: dt.date, preset: Preset, record: WeekRecord | None, run: Mapping[str, Any] | None = None) -> str:
     title = f"<h1>AUTOTEST weekly report &mdash; week {html.escape(day.isoformat())}</h1>"
-    facts = [
+    facts: list[tuple[str, Any]] = [
         ("week cutoff (exclusive)", day.isoformat()),
         ("preset", preset.name),
-        ("description", preset.description or None),
+        ("description (the preset's)", preset.description or None),
         ("status", record.status if record else "not registered"),
+    ]
+    if run is not None:
+        params = run.get("params") or {}
+        shown = [f"{k}={','.join(map(str, v)) if isinstance(v, (list, tuple)) else v}" for k, v in sorted(params.items())]
+        facts += [("run id", run.get("run_id")), ("run params", ", ".join(shown) or "none")]
+    facts += [
+        (f"universe ({len(preset.data.universe)} tickers)", ", ".join(preset.data.universe)),
+        ("seed", preset.seed),
+        ("steps this week (budget)", fmt_steps(budget_split(preset).total)),
     ]
     if record is not None:
         facts += [("data cutoff", record.cutoff.isoformat()), ("config hash", record.config_hash)]

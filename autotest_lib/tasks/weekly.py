@@ -338,11 +338,13 @@ def paper_trades(week: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def report(week: dict[str, Any]) -> dict[str, Any]:
-    """The weekly HTML report with its PNG plots."""
+def report(week: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
+    """The weekly HTML report with its PNG plots; ``run_id`` (the Airflow run's) and the run params go in its header."""
     ctx = WeekContext.from_xcom(week)
     store = open_store()
     # the report is the week's last step: mark the week done first, so the page shows its final status
     store.set_week_status(ctx.cutoff, WeekStatus.DONE)
-    path = write_weekly_report(store, ctx.cutoff, ctx.paths.run_dir, ctx.load_preset())
+    params = {"preset": ctx.preset, "timesteps_scale": ctx.timesteps_scale, "tickers": ctx.tickers, "seed": ctx.seed}
+    run = {"run_id": run_id, "params": {k: v for k, v in params.items() if v is not None}}
+    path = write_weekly_report(store, ctx.cutoff, ctx.paths.run_dir, ctx.load_preset(), run=run)
     return {"report": str(path)}

@@ -63,6 +63,7 @@ def test_week_one_trains_explorers_only_and_ships_orders_and_report(pipeline) ->
     html = (out / "report" / "index.html").read_text()
     assert champion.model_id in html and "Leaderboard" in html
     assert "<td>status</td><td>done</td>" in html, "the report shows the week's final status"
+    assert "<td>run id</td><td>manual__" in html and "<td>run params</td><td>preset=demo, seed=0, timesteps_scale=1.0</td>" in html
     for r in rows:  # the orders table of the report is the orders file
         ticker = "cash" if r["ticker"] == "CASH" else r["ticker"]
         assert f'<td>{ticker}</td><td class="num">{float(r["target_weight"]):.1%}</td>' in html, ticker

@@ -221,7 +221,8 @@ def test_report_of_a_full_week(lineage_store: LineageStore, preset: Preset, back
     write_world(lineage_store, preset, backtests, tmp_path)
     week_dir = tmp_path / "runs" / W2.isoformat()
 
-    path = write_weekly_report(lineage_store, W2, week_dir, preset)
+    run = {"run_id": "scheduled__2024-01-07T02:00:00+00:00", "params": {"preset": "demo", "seed": 7, "tickers": ["AAPL", "KO"]}}
+    path = write_weekly_report(lineage_store, W2, week_dir, preset, run=run)
     assert path == week_dir / "report" / "index.html" and path.is_file()
     text = path.read_text(encoding="utf-8")
     page = Page(text)
@@ -244,6 +245,10 @@ def test_report_of_a_full_week(lineage_store: LineageStore, preset: Preset, back
     header = page.text("header")
     for needle in (W2.isoformat(), "demo", preset.description, "done", f"refiners: top 2 of 3 from week {W1}"):
         assert needle in header, needle
+    facts = {r[0]: r[1] for r in page.rows("header", 0)}
+    assert facts["run id"] == run["run_id"] and facts["run params"] == "preset=demo, seed=7, tickers=AAPL,KO"
+    assert facts[f"universe ({len(preset.data.universe)} tickers)"] == ", ".join(preset.data.universe)
+    assert facts["seed"] == str(preset.seed) and facts["steps this week (budget)"] == "18,432"
     windows = {r[0]: r[1:] for r in page.rows("header", 1)}
     assert windows["validation"] == ["2023-10-15", W2.isoformat()]
 
@@ -324,7 +329,7 @@ def test_report_of_a_full_week(lineage_store: LineageStore, preset: Preset, back
     assert not list(path.parent.glob(".*.tmp")), "temporary files left behind"
 
     # a rerun writes the same page
-    assert write_weekly_report(lineage_store, W2, week_dir, preset).read_text(encoding="utf-8") == text
+    assert write_weekly_report(lineage_store, W2, week_dir, preset, run=run).read_text(encoding="utf-8") == text
 
 
 def test_missing_backtests_and_an_earlier_week(lineage_store: LineageStore, preset: Preset, backtests: dict, tmp_path: Path) -> None:
