@@ -58,19 +58,17 @@ def run_pbt(cutoff: dt.date, rounds: int = 2) -> None:
     tasks.finish(run)
 
 
-@pytest.fixture(scope="module")
-def lineage_db(pg_schema_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A lineage DB (fresh PostgreSQL schema) holding two real demo weeks and a two-round PBT run."""
+def fill_lineage_db(url: str, home: Path) -> None:
+    """Two real demo weeks and a two-round PBT run into the lineage DB at ``url`` (outputs under ``home``)."""
     from autotest_lib.registry import upgrade
 
-    upgrade(pg_schema_url)
+    upgrade(url)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AUTOTEST_DB_URL", pg_schema_url)
-        mp.setenv("AUTOTEST_HOME", str(tmp_path_factory.mktemp("autotest_home")))
+        mp.setenv("AUTOTEST_DB_URL", url)
+        mp.setenv("AUTOTEST_HOME", str(home))
         for week in WEEKS:
             run_week(week)
         run_pbt(WEEKS[-1])
-    return pg_schema_url
 
 
 def _free_port() -> int:
@@ -107,19 +105,18 @@ class ApiServer:
         )
         (home / "no_dags").mkdir(parents=True, exist_ok=True)
         airflow = str(Path(sys.executable).with_name("airflow"))
-        migrate = subprocess.run([airflow, "db", "migrate"], env=self.env, capture_output=True, text=True, timeout=300)
-        assert migrate.returncode == 0, migrate.stderr[-3000:]
+        script = f'"{airflow}" db migrate && exec "{airflow}" api-server --host 127.0.0.1 --port {self.port}'
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(
-                [airflow, "api-server", "--host", "127.0.0.1", "--port", str(self.port)],
+                ["bash", "-c", script],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: stop() ends the server and every worker it forked
             )
-        self._wait_up()
 
-    def _wait_up(self, timeout: float = 180.0) -> None:
+    def wait_up(self, timeout: float = 300.0) -> None:
+        """Block until the server answers (the metadata migration runs first), or fail with its log."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -146,13 +143,13 @@ class ApiServer:
         return response.json()["access_token"]
 
     def stop(self) -> None:
-        """SIGTERM the server's process group, SIGKILL it if it is still there after 20 s."""
+        """SIGTERM the server's process group, SIGKILL it if it is still there after 10 s."""
         if self.proc.poll() is not None:
             return
         pgid = os.getpgid(self.proc.pid)
         os.killpg(pgid, signal.SIGTERM)
         try:
-            self.proc.wait(timeout=20)
+            self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             os.killpg(pgid, signal.SIGKILL)
             self.proc.wait(timeout=10)
@@ -161,10 +158,19 @@ class ApiServer:
 
 
 @pytest.fixture(scope="module")
-def api_server(lineage_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
-    """A running api-server whose AUTOTEST page reads ``lineage_db``."""
-    server = ApiServer(tmp_path_factory.mktemp("api_server"), lineage_db)
+def api_server(pg_schema_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """A running api-server whose AUTOTEST page reads a lineage DB filled by :func:`fill_lineage_db`; the server
+    starts (and migrates its metadata DB) while the weeks train."""
+    server = ApiServer(tmp_path_factory.mktemp("api_server"), pg_schema_url)
     try:
+        fill_lineage_db(pg_schema_url, tmp_path_factory.mktemp("autotest_home"))
+        server.wait_up()
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def lineage_db(api_server: ApiServer) -> str:
+    """The URL of the lineage DB the api-server reads, once it is filled."""
+    return api_server.env["AUTOTEST_DB_URL"]
