@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
 
@@ -43,18 +43,23 @@ def _create_app() -> Any:
     return create_app()
 
 
+FASTAPI_APPS: list[dict[str, Any]] = [{"app": _LazyApp(_create_app), "url_prefix": URL_PREFIX, "name": "AUTOTEST"}]
+EXTERNAL_VIEWS: list[dict[str, Any]] = [
+    {
+        "name": "AUTOTEST",
+        "href": f"{URL_PREFIX}/",
+        "url_route": "autotest",
+        "destination": "nav",
+        "nav_top_level": True,
+        "icon": f"{URL_PREFIX}/static/icon.svg",
+    }
+]
+"""A top-level navigation entry; with ``url_route`` the UI shows ``href`` inside its frame at /plugin/autotest."""
+
+
 class AutotestPlugin(AirflowPlugin):
     """Leaderboard, champion history, lineage tree, forward track record and PBT trajectories of AUTOTEST."""
 
     name = "autotest"
-    fastapi_apps: ClassVar[list[dict[str, Any]]] = [{"app": _LazyApp(_create_app), "url_prefix": URL_PREFIX, "name": "AUTOTEST"}]
-    external_views: ClassVar[list[dict[str, Any]]] = [
-        {
-            "name": "AUTOTEST",
-            "href": f"{URL_PREFIX}/",
-            "url_route": "autotest",
-            "destination": "nav",
-            "nav_top_level": True,
-            "icon": f"{URL_PREFIX}/static/icon.svg",
-        }
-    ]
+    fastapi_apps = FASTAPI_APPS
+    external_views = EXTERNAL_VIEWS

@@ -168,8 +168,8 @@ def lineage_figure(graph: LineageGraph, *, title: str = "") -> bytes:
             p, c = by_id[e.parent], by_id[e.child]
             ax.plot([p.x, c.x], [p.y, c.y], color=colour, linestyle=style, linewidth=1.2, label=kind if i == 0 else None)
     for role in sorted({n.role for n in graph.nodes}):
-        mine = [n for n in graph.nodes if n.role == role]
-        ax.scatter([n.x for n in mine], [n.y for n in mine], s=36, color=_ROLE_COLOUR.get(role, "#7f7f7f"), label=role, zorder=3)
+        members = [n for n in graph.nodes if n.role == role]
+        ax.scatter([n.x for n in members], [n.y for n in members], s=36, color=_ROLE_COLOUR.get(role, "#7f7f7f"), label=role, zorder=3)
     champions = [n for n in graph.nodes if n.champion_week is not None]
     if champions:
         ax.scatter([n.x for n in champions], [n.y for n in champions], s=140, facecolors="none", edgecolors="#d4a017", linewidths=2.0,
