@@ -12,21 +12,38 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
+from autotest_lib.kinds import EventKind, ModelStatus
 from autotest_lib.registry.records import ModelRecord, jsonable
 from autotest_lib.registry.store import LineageStore
 
-__all__ = ["EDGE_KINDS", "LineageEdge", "LineageGraph", "LineageNode", "lineage_figure", "lineage_graph"]
+__all__ = ["EDGE_KINDS", "EdgeKind", "LineageEdge", "LineageGraph", "LineageNode", "lineage_figure", "lineage_graph"]
 
-EDGE_KINDS = ("continuation", "rollback", "exploit", "promotion")
-"""How a child relates to its parent: trained on from it, rolled back to it, a PBT copy of it, promoted from it."""
 
+class EdgeKind(StrEnum):
+    """How a child relates to its parent."""
+
+    CONTINUATION = "continuation"
+    """Trained on from its parent (a refiner, a champion, a PBT member's next round)."""
+    ROLLBACK = "rollback"
+    """Rolled back: worse than its parent, which kept its place."""
+    EXPLOIT = "exploit"
+    """A PBT copy of a better member, with perturbed hyperparameters."""
+    PROMOTION = "promotion"
+    """Promoted from its parent's curriculum stage to the next."""
+
+
+EDGE_KINDS = tuple(EdgeKind)
+"""Every edge kind, in legend order."""
+
+_EDGE_EVENTS = {EventKind.PBT_EXPLOIT: EdgeKind.EXPLOIT, EventKind.PROMOTION: EdgeKind.PROMOTION, EventKind.ROLLBACK: EdgeKind.ROLLBACK}
 _EDGE_STYLE = {
-    "continuation": ("#5b6b7a", "-"),
-    "rollback": ("#c0392b", ":"),
-    "exploit": ("#8e44ad", "--"),
-    "promotion": ("#16a085", "-."),
+    EdgeKind.CONTINUATION: ("#5b6b7a", "-"),
+    EdgeKind.ROLLBACK: ("#c0392b", ":"),
+    EdgeKind.EXPLOIT: ("#8e44ad", "--"),
+    EdgeKind.PROMOTION: ("#16a085", "-."),
 }
 _ROLE_COLOUR = {"explorer": "#1f77b4", "refiner": "#ff7f0e", "champion": "#d4a017", "pbt": "#9467bd"}
 
@@ -54,7 +71,7 @@ class LineageEdge:
 
     parent: str
     child: str
-    kind: str
+    kind: EdgeKind
 
 
 @dataclass(frozen=True)
@@ -69,18 +86,17 @@ class LineageGraph:
         return {"nodes": jsonable(self.nodes), "edges": jsonable(self.edges), "kinds": list(EDGE_KINDS)}
 
 
-def _edge_kinds(store: LineageStore, up_to_week: dt.date | None) -> dict[str, str]:
-    """Child model id -> how it came from its parent, from the lineage events (continuation when none says)."""
-    kinds: dict[str, str] = {}
-    for kind, child_of in (
-        ("pbt_exploit", lambda e: e.payload.get("next_model_id")),
-        ("promotion", lambda e: e.model_id),
-        ("rollback", lambda e: e.model_id),
-    ):
-        for event in store.events(kind=kind):
-            child = child_of(event)
+def _edge_kinds(store: LineageStore, up_to_week: dt.date | None) -> dict[str, EdgeKind]:
+    """Child model id -> how it came from its parent, from the lineage events (continuation when none says).
+
+    An exploit event is keyed by the replaced member; the copy it made is its payload's ``next_model_id``.
+    """
+    kinds: dict[str, EdgeKind] = {}
+    for event_kind, edge_kind in _EDGE_EVENTS.items():
+        for event in store.events(kind=event_kind):
+            child = event.payload.get("next_model_id") if event_kind == EventKind.PBT_EXPLOIT else event.model_id
             if child and (up_to_week is None or event.week <= up_to_week):
-                kinds[child] = "exploit" if kind == "pbt_exploit" else kind
+                kinds[child] = edge_kind
     return kinds
 
 
@@ -141,7 +157,7 @@ def lineage_graph(store: LineageStore, *, up_to_week: dt.date | None = None) -> 
         for m in models
     )
     edges = tuple(
-        LineageEdge(parent=m.parent_id, child=m.model_id, kind=kinds.get(m.model_id, "continuation"))
+        LineageEdge(parent=m.parent_id, child=m.model_id, kind=kinds.get(m.model_id, EdgeKind.CONTINUATION))
         for m in models
         if m.parent_id is not None and m.parent_id in known
     )
@@ -174,7 +190,7 @@ def lineage_figure(graph: LineageGraph, *, title: str = "") -> bytes:
     if champions:
         ax.scatter([n.x for n in champions], [n.y for n in champions], s=140, facecolors="none", edgecolors="#d4a017", linewidths=2.0,
                    label="champion (some week)", zorder=4)  # fmt: skip
-    rolled = [n for n in graph.nodes if n.status == "rolled_back"]
+    rolled = [n for n in graph.nodes if n.status == ModelStatus.ROLLED_BACK]
     if rolled:
         ax.scatter([n.x for n in rolled], [n.y for n in rolled], s=60, marker="x", color="#c0392b", label="rolled back", zorder=5)
     if len(graph.nodes) <= 40:

@@ -548,7 +548,7 @@ def _lineage(store: LineageStore, champion: ChampionRecord | None, window: str, 
 
 def _lineage_tree(store: LineageStore, day: dt.date, out_dir: Path) -> list[str]:
     """The tree of every generation up to ``day`` as a PNG (removed when there is no model)."""
-    from autotest_lib.report.lineage import lineage_figure, lineage_graph
+    from autotest_lib.report.lineage import EDGE_KINDS, lineage_figure, lineage_graph
 
     graph = lineage_graph(store, up_to_week=day)
     if not graph.nodes:
@@ -556,9 +556,7 @@ def _lineage_tree(store: LineageStore, day: dt.date, out_dir: Path) -> list[str]
         return [paragraph("No model is registered yet, so there is no lineage tree.")]
     counts = Counter(e.kind for e in graph.edges)
     _write_png(out_dir / LINEAGE_PNG, lineage_figure(graph, title=f"Every generation up to week {day.isoformat()}"))
-    summary = f"{len(graph.nodes)} models, {len(graph.edges)} parent links: " + ", ".join(
-        f"{counts[k]} {k}" for k in ("continuation", "rollback", "exploit", "promotion")
-    )
+    summary = f"{len(graph.nodes)} models, {len(graph.edges)} parent links: " + ", ".join(f"{counts[k]} {k}" for k in EDGE_KINDS)
     return ["<h3>Every generation</h3>", paragraph(summary, "muted"), _image(LINEAGE_PNG, "lineage tree of every model up to this week")]
 
 

@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
+from autotest_lib.kinds import Role
 from autotest_lib.registry import LineageStore, as_date, jsonable
 from autotest_lib.report import lineage
 
@@ -37,7 +38,7 @@ def _latest_versions(rows: Sequence[Any]) -> tuple[list[Any], int]:
     """Drop PBT member versions superseded by a later round of the same slot (the PBT section shows every round)."""
     from autotest_lib.pbt import superseded_versions
 
-    superseded = superseded_versions(r.model_id for r in rows if r.role == "pbt")
+    superseded = superseded_versions(r.model_id for r in rows if r.role == Role.PBT)
     return [r for r in rows if r.model_id not in superseded], len(superseded)
 
 

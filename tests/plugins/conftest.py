@@ -31,7 +31,7 @@ PORTS = range(38000, 39000)
 
 def run_week(cutoff: dt.date) -> None:
     """One week of the weekly DAG's tasks in order, in-process (selection included)."""
-    from autotest_lib.weekly import tasks
+    from autotest_lib.tasks import weekly as tasks
 
     week = tasks.start_week({"preset": "demo"}, dt.datetime.combine(cutoff, dt.time(2), tzinfo=dt.UTC))
     tasks.ingest(week)
@@ -46,7 +46,7 @@ def run_week(cutoff: dt.date) -> None:
 
 def run_pbt(cutoff: dt.date, rounds: int = 2) -> None:
     """One run of the PBT DAG's tasks, ``rounds`` rounds (train, evaluate, exploit/explore each), in-process."""
-    from autotest_lib.pbt import tasks
+    from autotest_lib.tasks import pbt as tasks
 
     run = tasks.start({"preset": "demo", "rounds": rounds}, dt.datetime.combine(cutoff, dt.time(2), tzinfo=dt.UTC), max_rounds=rounds)
     for index in range(1, rounds + 1):

@@ -82,12 +82,13 @@ def test_week_json_has_the_leaderboard_champion_and_new_markers(api_server, line
 
 
 def test_lineage_json_has_every_model_and_each_kind_of_link(api_server, lineage_db: str, token: str) -> None:
+    from autotest_lib.kinds import EventKind
     from autotest_lib.registry import LineageStore
 
     graph = _get(api_server, "/autotest/api/lineage", token).json()["lineage"]
     with LineageStore(lineage_db) as store:
         models = store.list_models()
-        exploits = store.events(kind="pbt_exploit")
+        exploits = store.events(kind=EventKind.PBT_EXPLOIT)
     ids = {n["id"] for n in graph["nodes"]}
     assert ids == {m.model_id for m in models}
     edges = {(e["parent"], e["child"]): e["kind"] for e in graph["edges"]}
