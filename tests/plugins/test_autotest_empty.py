@@ -32,7 +32,7 @@ def _check_empty_state(client: TestClient) -> None:
     weeks = client.get("/api/weeks").json()
     assert weeks["empty"] is True and weeks["weeks"] == [] and "autotest_weekly" in weeks["hint"]
     assert client.get("/api/lineage").json() == {"lineage": {"nodes": [], "edges": [], "kinds": list(EDGE_KINDS)}}
-    assert client.get("/api/track-record").json()["track_record"]["available"] is False
+    assert client.get("/api/track-record").json()["track_record"]["weeks"] == []  # no paper week marked yet
     for path, ident in (("/api/weeks/2024-09-08", "2024-09-08"), ("/weeks/2024-09-08", "2024-09-08"), ("/api/models/m-1", "m-1")):
         response = client.get(path)
         assert response.status_code == 404 and ident in response.text, (path, response.text)
