@@ -20,7 +20,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
 from autotest_lib.errors import redact
-from autotest_lib.registry.errors import RegistryError
+from autotest_lib.registry.errors import RegistryError, SchemaError
 
 __all__ = [
     "AIRFLOW_CONN_ID",
@@ -215,8 +215,8 @@ def _check_sqlite_file(path: Path, *, create: bool) -> None:
             raise RegistryError(f"{path} is not a SQLite database; point --db (or AUTOTEST_DB_URL) at the lineage database")
     elif path.exists():
         raise RegistryError(f"{path} is not a file; point --db (or AUTOTEST_DB_URL) at the lineage database file")
-    elif not create:
-        raise RegistryError(
+    elif not create:  # no database is no schema: readers show their empty state, writers say how to create it
+        raise SchemaError(
             f"lineage database {path} does not exist (nothing was created); create it with `autotest db upgrade --db sqlite:///{path}`"
         )
     else:
