@@ -9,6 +9,7 @@ with :class:`~autotest_lib.errors.ConfigError` naming the field and the value.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -323,6 +324,23 @@ class DataConfig(_Strict):
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
 
+    @field_validator("earliest")
+    @classmethod
+    def _earliest_is_a_date(cls, value: str) -> str:
+        try:
+            dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"earliest={value!r} is not a date: write it as YYYY-MM-DD, e.g. earliest: 2005-01-03") from None
+        return value
+
+    @field_validator("universe")
+    @classmethod
+    def _distinct_tickers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        repeated = sorted({t for t in value if value.count(t) > 1})
+        if repeated:
+            raise ValueError(f"universe lists {', '.join(repeated)} more than once; list each ticker once")
+        return value
+
     @model_validator(mode="after")
     def _sizes(self) -> DataConfig:
         lo, hi = self.tickers_per_model
@@ -482,6 +500,26 @@ class Preset(_Strict):
     continuous: ContinuousConfig = Field(ContinuousConfig(), description="Stage start times of the continuous week.")
 
     @model_validator(mode="after")
+    def _roles_fit(self) -> Preset:
+        """A week has explorers; refiners continue at most as many models as explorers bring; search-space batches fit."""
+        if self.explorers.count < 1:
+            raise ValueError(
+                "explorers.count=0: a week needs at least one explorer (week 1 has nothing to refine); set explorers.count >= 1"
+            )
+        if self.refiners.count > self.explorers.count:
+            raise ValueError(
+                f"refiners.count={self.refiners.count} exceeds explorers.count={self.explorers.count}: refiners continue last week's "
+                f"top models, so at most {self.explorers.count} can be planned; lower refiners.count or raise explorers.count"
+            )
+        smallest_rollout = min(self.search_space.n_steps) * self.ppo.n_envs
+        if min(self.search_space.batch_size) > smallest_rollout:
+            raise ValueError(
+                f"search_space.batch_size={list(self.search_space.batch_size)}: every choice exceeds the smallest rollout "
+                f"min(search_space.n_steps) * ppo.n_envs = {smallest_rollout}; add a batch size <= {smallest_rollout}"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _curriculum_fits(self) -> Preset:
         """With the curriculum on, every stage's ticker counts fit the observation width and the universe."""
         if self.curriculum.explorer_share <= 0:
@@ -572,8 +610,11 @@ def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]
 def _format_validation(source: str, exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "(root)"
-        parts.append(f"{field}={err.get('input')!r}: {err['msg']}")
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if err["loc"]:
+            parts.append(f"{'.'.join(str(p) for p in err['loc'])}={err.get('input')!r}: {msg}")
+        else:  # a rule across fields: its message names them; the whole input would bury it
+            parts.append(msg)
     return redact(f"invalid config {source}: " + "; ".join(parts))
 
 

@@ -56,8 +56,8 @@ def test_bad_yaml_file_is_reported(tmp_path) -> None:
 
 
 def test_overrides_and_scale() -> None:
-    p = load_preset("recommended", {"explorers": {"count": 2}})
-    assert p.explorers.count == 2 and p.explorers.timesteps == 1_500_000
+    p = load_preset("recommended", {"explorers": {"count": 5}})
+    assert p.explorers.count == 5 and p.explorers.timesteps == 1_500_000
     half = scaled(p, 0.5)
     assert (half.explorers.timesteps, half.refiners.timesteps, half.champion.timesteps) == (750_000, 1_000_000, 1_500_000)
 

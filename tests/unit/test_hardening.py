@@ -446,3 +446,27 @@ def test_a_copied_home_deletes_only_its_own_bundles(parent: Path, tmp_path: Path
         verify_bundle(original / "runs" / "2024-09-08" / "models" / mid / "bundle")
         verify_bundle(original / "archive" / mid)
     assert f"kept b's bundle {b.bundle_uri}: it lies outside this home {copy}" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ({"data": {"earliest": "yesterday"}}, "data.earliest='yesterday': earliest='yesterday' is not a date: write it as YYYY-MM-DD"),
+        ({"explorers": {"count": 0}}, "explorers.count=0: a week needs at least one explorer"),
+        (
+            {"data": {"universe": ["AAPL", "KO", "AAPL", "JPM", "KO", "WMT"]}},
+            "universe lists AAPL, KO more than once",
+        ),
+        ({"refiners": {"count": 4}}, "refiners.count=4 exceeds explorers.count=3: refiners continue last week's top models"),
+        ({"search_space": {"batch_size": [4096]}}, "search_space.batch_size=[4096]: every choice exceeds the smallest rollout"),
+        ({"ppo": {"batch_size": 4096}}, "batch_size=4096 exceeds the rollout n_steps*n_envs=512"),
+    ],
+)
+def test_preset_errors_name_the_field_and_the_fix(override: dict, expected: str) -> None:
+    from autotest_lib.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        load_preset("demo", override)
+    message = str(err.value)
+    assert expected in message and "\n" not in message
+    assert "'description'" not in message  # a rule across fields names them, not the whole preset

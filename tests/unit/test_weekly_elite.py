@@ -11,7 +11,7 @@ import pytest
 
 from autotest_lib.config import budget_split, list_presets, load_preset
 from autotest_lib.errors import ConfigError
-from autotest_lib.train import TrainSpec, train
+from autotest_lib.train import TrainSpec, train, verify_bundle
 from autotest_lib.weekly.champions import elite_slots
 from autotest_lib.weekly.plan import plan_week
 
@@ -74,7 +74,8 @@ def _steady_state(store, root: Path, bundle: Path, n_models: int) -> None:
         store.upsert_model(
             model_id=mid, role="explorer", tickers=["AAPL", "JPM", "KO"], hyperparameters={}, status="archived", created_week=W1
         )
-        store.set_model_bundle(mid, bundle_uri=str(uri), bundle_sha256="x", cumulative_timesteps=128, status="archived")
+        digest = verify_bundle(uri).sha256  # the registry's hash is checked when planning loads a parent
+        store.set_model_bundle(mid, bundle_uri=str(uri), bundle_sha256=digest, cumulative_timesteps=128, status="archived")
         store.record_evaluation(
             model_id=mid, week=W1, window="validation", window_start=W1 - dt.timedelta(days=180), window_end=W1, metrics={}, score=10.0 - i
         )
