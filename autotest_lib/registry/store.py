@@ -20,12 +20,12 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, and_, select, update
+from sqlalchemy import CursorResult, Result, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from autotest_lib.kinds import ModelStatus
-from autotest_lib.registry import records
+from autotest_lib.registry import queries, records
 from autotest_lib.registry.db import make_engine, mask_url, resolve_db_url
 from autotest_lib.registry.errors import RegistryError, UnknownModelError, UnknownWeekError
 from autotest_lib.registry.migrate import assert_schema_current
@@ -680,7 +680,7 @@ class LineageStore(PaperLedgerStore):
         with self._session() as session:
             return tuple(records.EventRecord.from_row(r) for r in session.scalars(query))
 
-    # -- analyses -----------------------------------------------------------------------------------------
+    # -- analyses (the queries live in registry/queries.py) ---------------------------------------------------
 
     def ancestry(self, model_id: str) -> tuple[records.AncestryStep, ...]:
         """The path root -> ``model_id``, each generation with its training runs and evaluations.
@@ -689,27 +689,7 @@ class LineageStore(PaperLedgerStore):
         :raises UnknownModelError: unknown model.
         """
         with self._session() as session:
-            model = self._require_model(session, model_id)
-            family = {m.model_id: m for m in session.scalars(select(ModelRow).where(ModelRow.root_id == model.root_id))}
-            family[model.model_id] = model
-            chain: list[ModelRow] = []
-            current: ModelRow | None = model
-            while current is not None:
-                if len(chain) > len(family) or current in chain:
-                    raise RegistryError(f"parent links of {model_id!r} form a cycle at {current.model_id!r}")
-                chain.append(current)
-                pid = current.parent_id
-                current = None if pid is None else family.get(pid) or self._get(session, ModelRow, pid)
-            chain.reverse()
-            ids = [m.model_id for m in chain]
-            runs: dict[str, list[records.TrainingRunRecord]] = {i: [] for i in ids}
-            for r in session.scalars(select(TrainingRunRow).where(TrainingRunRow.model_id.in_(ids)).order_by(TrainingRunRow.week)):
-                runs[r.model_id].append(records.TrainingRunRecord.from_row(r))
-            evals: dict[str, list[records.EvaluationRecord]] = {i: [] for i in ids}
-            query = select(EvaluationRow).where(EvaluationRow.model_id.in_(ids)).order_by(EvaluationRow.week, EvaluationRow.window_name)
-            for e in session.scalars(query):
-                evals[e.model_id].append(records.EvaluationRecord.from_row(e))
-            return tuple(records.AncestryStep(self._model(m), tuple(runs[m.model_id]), tuple(evals[m.model_id])) for m in chain)
+            return queries.ancestry(session, self._require_model(session, model_id), self._model)
 
     def latest_evaluated_week(self, window: str = "validation") -> dt.date | None:
         """The most recent week with an evaluation over ``window``.
@@ -717,9 +697,7 @@ class LineageStore(PaperLedgerStore):
         :param window: window name.
         """
         with self._session() as session:
-            return session.scalar(
-                select(EvaluationRow.week).where(EvaluationRow.window_name == window).order_by(EvaluationRow.week.desc()).limit(1)
-            )
+            return queries.latest_evaluated_week(session, window)
 
     def leaderboard(
         self, week: DateLike | None = None, window: str = "validation", limit: int | None = None
@@ -733,92 +711,25 @@ class LineageStore(PaperLedgerStore):
         day = as_date(week, "week") if week is not None else self.latest_evaluated_week(window)
         if day is None:
             return ()
-        query = (
-            select(EvaluationRow, ModelRow)
-            .join(ModelRow, ModelRow.model_id == EvaluationRow.model_id)
-            .where(EvaluationRow.week == day, EvaluationRow.window_name == window)
-            .order_by(EvaluationRow.score.is_(None), EvaluationRow.score.desc(), EvaluationRow.model_id)
-        )
-        if limit is not None:
-            query = query.limit(limit)
         with self._session() as session:
-            return tuple(
-                records.LeaderboardRow(
-                    rank=i,
-                    model_id=m.model_id,
-                    role=m.role,
-                    generation=m.generation,
-                    parent_id=m.parent_id,
-                    status=m.status,
-                    score=e.score,
-                    n_trials=e.n_trials,
-                    metrics=dict(e.metrics),
-                )
-                for i, (e, m) in enumerate(session.execute(query).tuples(), start=1)
-            )
+            return queries.leaderboard(session, day, window, limit)
 
     def champion_longevity(self) -> tuple[records.ChampionStint, ...]:
         """Champion stints: consecutive recorded weeks held by one model, oldest first."""
-        stints: list[list[Any]] = []
-        for record in self.champion_history():
-            if stints and stints[-1][0] == record.model_id:
-                stints[-1][2] = record.week
-                stints[-1][3] += 1
-            else:
-                stints.append([record.model_id, record.week, record.week, 1])
-        return tuple(
-            records.ChampionStint(model_id=m, from_week=a, to_week=b, weeks_held=n, current=i == len(stints) - 1)
-            for i, (m, a, b, n) in enumerate(stints)
-        )
+        return queries.champion_longevity(self.champion_history())
 
     def generation_improvement(self, window: str = "validation") -> records.ImprovementReport:
         """Share of children scoring above their parent in the same week and window, overall and per generation.
 
-        Only pairs where both child and parent have a score in that week count.
-
         :param window: window name.
         """
-        child, parent = aliased(EvaluationRow), aliased(EvaluationRow)
-        query = (
-            select(ModelRow.generation, child.score, parent.score)
-            .join(child, child.model_id == ModelRow.model_id)
-            .join(parent, and_(parent.model_id == ModelRow.parent_id, parent.week == child.week, parent.window_name == child.window_name))
-            .where(child.window_name == window, child.score.is_not(None), parent.score.is_not(None))
-        )
-        counts: dict[int, list[int]] = {}
         with self._session() as session:
-            for generation, child_score, parent_score in session.execute(query):
-                tally = counts.setdefault(generation, [0, 0])
-                tally[0] += 1
-                assert child_score is not None and parent_score is not None  # the query keeps scored pairs only
-                tally[1] += int(child_score > parent_score)
-
-        def stat(generation: int | None, n: int, better: int) -> records.ImprovementStat:
-            return records.ImprovementStat(generation=generation, children=n, improved=better, share=better / n if n else None)
-
-        by_generation = tuple(stat(g, n, b) for g, (n, b) in sorted(counts.items()))
-        overall = stat(None, sum(s.children for s in by_generation), sum(s.improved for s in by_generation))
-        return records.ImprovementReport(window_name=window, overall=overall, by_generation=by_generation)
+            return queries.generation_improvement(session, window)
 
     def weekly_trend(self, window: str = "validation") -> tuple[records.TrendPoint, ...]:
         """Best score per evaluated week (and its model) with the change from the previous evaluated week.
 
         :param window: window name.
         """
-        query = (
-            select(EvaluationRow.week, EvaluationRow.model_id, EvaluationRow.score)
-            .where(EvaluationRow.window_name == window, EvaluationRow.score.is_not(None))
-            .order_by(EvaluationRow.week, EvaluationRow.score.desc(), EvaluationRow.model_id)
-        )
-        best: dict[dt.date, list[Any]] = {}
         with self._session() as session:
-            for week, model_id, score in session.execute(query):
-                if week in best:
-                    best[week][2] += 1
-                else:
-                    best[week] = [model_id, score, 1]
-        points: list[records.TrendPoint] = []
-        for week, (model_id, score, n) in best.items():
-            change = score - points[-1].best_score if points else None
-            points.append(records.TrendPoint(week=week, model_id=model_id, best_score=score, change=change, n_models=n))
-        return tuple(points)
+            return queries.weekly_trend(session, window)
