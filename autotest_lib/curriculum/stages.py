@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from autotest_lib.config import CurriculumStage, EnvConfig, PPOParams, Preset, PromotionRule, RoleBudget
+from autotest_lib.config import CurriculumStage, EnvConfig, PPOParams, Preset, PromotionRule
 from autotest_lib.kinds import Role
-from autotest_lib.train.spec import TrainSpec
+from autotest_lib.train.spec import TrainSpec, build_spec
 
 __all__ = [
     "PromotionCheck",
@@ -173,49 +173,6 @@ def check_promotion(metrics: Mapping[str, Any], benchmarks: Mapping[str, Any], r
     return PromotionCheck(True, f"validation Sharpe {sharpe:.3f} >= {rule.min_sharpe:g} (buy-and-hold not required)", evidence)
 
 
-def _stage_spec(
-    *,
-    model_id: str,
-    week: dt.date,
-    slot: int,
-    seed: int,
-    tickers: tuple[str, ...],
-    ppo: PPOParams,
-    env: EnvConfig,
-    budget: RoleBudget,
-    preset: Preset,
-    train_start: dt.date,
-    train_end: dt.date,
-    cutoff: dt.date,
-    parent_id: str | None = None,
-    parent_bundle: str | None = None,
-    parent_sha256: str | None = None,
-) -> TrainSpec:
-    return TrainSpec(
-        model_id=model_id,
-        role=Role.EXPLORER,
-        week=week,
-        slot=slot,
-        tickers=tickers,
-        train_start=train_start,
-        train_end=train_end,
-        cutoff=cutoff,
-        recent_start=None,
-        recent_fraction=0.0,
-        timesteps=budget.timesteps,
-        seed=seed,
-        ppo=ppo,
-        lr_schedule=budget.lr_schedule,
-        lr_multiplier=budget.lr_multiplier,
-        env=env,
-        data_source=preset.data.source,
-        parent_id=parent_id,
-        parent_bundle=parent_bundle,
-        parent_sha256=parent_sha256,
-        checkpoint_every=preset.checkpoint_every,
-    )
-
-
 def new_stage_spec(
     *,
     model_id: str,
@@ -246,7 +203,10 @@ def new_stage_spec(
     """
     stage = stage_config(preset, 1)
     tickers = draw_stage_tickers(stage, universe, preset.env.max_tickers, rng)
-    return _stage_spec(
+    return build_spec(
+        preset,
+        preset.explorers,
+        role=Role.EXPLORER,
         model_id=model_id,
         week=week,
         slot=slot,
@@ -254,8 +214,6 @@ def new_stage_spec(
         tickers=tickers,
         ppo=ppo,
         env=stage_env(preset.env, stage),
-        budget=preset.explorers,
-        preset=preset,
         train_start=train_start,
         train_end=train_end,
         cutoff=cutoff,
@@ -304,7 +262,10 @@ def promotion_spec(
         )
     stage = stage_config(preset, to_stage)
     tickers = promoted_tickers(parent_spec.tickers, stage, universe, preset.env.max_tickers, rng)
-    return _stage_spec(
+    return build_spec(
+        preset,
+        preset.explorers,
+        role=Role.EXPLORER,
         model_id=model_id,
         week=week,
         slot=slot,
@@ -312,8 +273,6 @@ def promotion_spec(
         tickers=tickers,
         ppo=parent_spec.ppo,
         env=stage_env(preset.env, stage),
-        budget=preset.explorers,
-        preset=preset,
         train_start=train_start,
         train_end=train_end,
         cutoff=cutoff,

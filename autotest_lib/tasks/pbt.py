@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from autotest_lib.config import Preset, load_preset, run_preset
+from autotest_lib.config import Preset, RoleBudget, load_preset, run_preset
 from autotest_lib.errors import ConfigError
 from autotest_lib.pbt.exploit import next_generation
 from autotest_lib.pbt.population import (
@@ -54,7 +54,7 @@ from autotest_lib.report.pbt import write_pbt_report
 from autotest_lib.runs import WeekContext, autotest_home, run_cutoff, week_windows
 from autotest_lib.runs.records import record_training, record_validation, universe_with_history
 from autotest_lib.runs.store import open_store
-from autotest_lib.train import TrainSpec, train, verify_bundle
+from autotest_lib.train import TrainSpec, build_spec, train, verify_bundle
 
 __all__ = [
     "evaluate_member",
@@ -189,26 +189,23 @@ def member_spec(
     :param parent_sha256: the registry's hash of the parent's bundle; the trainer refuses another bundle.
     """
     w = week.windows
-    return TrainSpec(
+    budget = RoleBudget(count=preset.pbt.population, timesteps=preset.pbt.interval_steps, lr_schedule="constant", lr_multiplier=1.0)
+    return build_spec(
+        preset,
+        budget,
         model_id=member.model_id,
         role=Role.PBT,
         week=week.cutoff,
         slot=member.slot,
+        seed=member.seed,
         tickers=plan.tickers,
+        ppo=member.hyperparameters,
         train_start=w.train_start,
         train_end=w.train_end,
         cutoff=w.cutoff,
-        timesteps=preset.pbt.interval_steps,
-        seed=member.seed,
-        ppo=member.hyperparameters,
-        lr_schedule="constant",
-        lr_multiplier=1.0,
-        env=preset.env,
-        data_source=preset.data.source,
         parent_id=member.parent_id if parent_bundle else None,
         parent_bundle=parent_bundle,
         parent_sha256=parent_sha256 if parent_bundle else None,
-        checkpoint_every=preset.checkpoint_every,
     )
 
 

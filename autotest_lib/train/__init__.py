@@ -6,7 +6,7 @@ train; ``sample_hyperparameters`` / ``perturb_hyperparameters`` draw from the de
 
 from autotest_lib.train.bundle import Bundle, load_model, verify_bundle, write_bundle
 from autotest_lib.train.search_space import hyperparameter_diff, perturb_hyperparameters, sample_hyperparameters
-from autotest_lib.train.spec import Role, TrainSpec
+from autotest_lib.train.spec import Role, TrainSpec, build_spec
 from autotest_lib.train.trainer import RunLinearSchedule, TrainResult, make_vec_env, spec_hash, train
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "RunLinearSchedule",
     "TrainResult",
     "TrainSpec",
+    "build_spec",
     "hyperparameter_diff",
     "load_model",
     "make_vec_env",

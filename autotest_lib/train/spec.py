@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from autotest_lib.config import EnvConfig, PPOParams
+from autotest_lib.config import EnvConfig, PPOParams, Preset, RoleBudget
 from autotest_lib.kinds import Role
 
-__all__ = ["Role", "TrainSpec"]
+__all__ = ["Role", "TrainSpec", "build_spec"]
 
 
 class TrainSpec(BaseModel):
@@ -73,3 +74,75 @@ class TrainSpec(BaseModel):
     def learning_rate(self) -> float:
         """The rate this run starts at: base rate x multiplier."""
         return self.ppo.learning_rate * self.lr_multiplier
+
+
+def build_spec(
+    preset: Preset,
+    budget: RoleBudget,
+    *,
+    model_id: str,
+    role: Role,
+    week: dt.date,
+    slot: int,
+    seed: int,
+    tickers: Sequence[str],
+    ppo: PPOParams,
+    train_start: dt.date,
+    train_end: dt.date,
+    cutoff: dt.date,
+    env: EnvConfig | None = None,
+    parent_id: str | None = None,
+    parent_bundle: str | None = None,
+    parent_sha256: str | None = None,
+    recent_start: dt.date | None = None,
+) -> TrainSpec:
+    """The one way a week, its curriculum and PBT make a :class:`TrainSpec`.
+
+    The preset gives what every model of a run shares (price source, checkpoint period, the env unless one is
+    given, the recent share of the data mix); the role's ``budget`` gives steps and learning-rate schedule, and
+    EWC for a continued refiner or champion (explorers and PBT members ignore it).
+
+    :param preset: the run's preset.
+    :param budget: the role's budget (timesteps, ``lr_schedule``, ``lr_multiplier``, ``ewc_weight``).
+    :param model_id: the model's id.
+    :param role: its role.
+    :param week: the week's logical date.
+    :param slot: its position within the role.
+    :param seed: its training seed.
+    :param tickers: tickers in slot order.
+    :param ppo: its hyperparameters.
+    :param train_start: first training day.
+    :param train_end: end of training (exclusive) = validation start.
+    :param cutoff: the week's cutoff.
+    :param env: its env (default ``preset.env``), e.g. the parent's or a curriculum stage's.
+    :param parent_id: the model it continues (None for a new model).
+    :param parent_bundle: the parent's bundle directory.
+    :param parent_sha256: the registry's hash of the parent's bundle; the trainer refuses another bundle.
+    :param recent_start: start of the recent part of the data mix; given, ``preset.windows.recent_fraction``
+        of episodes start there.
+    """
+    continued = parent_bundle is not None
+    return TrainSpec(
+        model_id=model_id,
+        role=role,
+        week=week,
+        slot=slot,
+        tickers=tuple(tickers),
+        train_start=train_start,
+        train_end=train_end,
+        cutoff=cutoff,
+        recent_start=recent_start,
+        recent_fraction=preset.windows.recent_fraction if recent_start is not None else 0.0,
+        timesteps=budget.timesteps,
+        seed=seed,
+        ppo=ppo,
+        lr_schedule=budget.lr_schedule,
+        lr_multiplier=budget.lr_multiplier,
+        env=env or preset.env,
+        data_source=preset.data.source,
+        parent_id=parent_id,
+        parent_bundle=parent_bundle,
+        parent_sha256=parent_sha256,
+        checkpoint_every=preset.checkpoint_every,
+        ewc_weight=budget.ewc_weight if continued and role in (Role.REFINER, Role.CHAMPION) else 0.0,
+    )

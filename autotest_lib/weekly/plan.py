@@ -28,14 +28,15 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
-from autotest_lib.config import Preset, RoleBudget
+from autotest_lib.config import EnvConfig, PPOParams, Preset, RoleBudget
 from autotest_lib.kinds import ModelStatus, Role
 from autotest_lib.runs import WeekWindows, week_windows
 from autotest_lib.train.search_space import sample_hyperparameters
-from autotest_lib.train.spec import TrainSpec
+from autotest_lib.train.spec import TrainSpec, build_spec
 from autotest_lib.weekly.champions import EliteSlot, champion_lineup
 
 if TYPE_CHECKING:
+    from autotest_lib.registry.records import ModelRecord
     from autotest_lib.registry.store import LineageStore
 
 __all__ = ["WeekPlan", "config_hash", "model_id_for", "plan_week", "slot_seed"]
@@ -214,39 +215,46 @@ def _curriculum(
 
 
 def _spec(
-    week, role, slot, tickers, ppo, budget: RoleBudget, preset: Preset, windows: WeekWindows, seed: int, parent=None, env=None
+    week: dt.date,
+    role: Role,
+    slot: int,
+    tickers: tuple[str, ...],
+    ppo: PPOParams,
+    budget: RoleBudget,
+    preset: Preset,
+    windows: WeekWindows,
+    seed: int,
+    parent: ModelRecord | None = None,
+    env: EnvConfig | None = None,
 ) -> TrainSpec:
-    continued = parent is not None
-    return TrainSpec(
+    return build_spec(
+        preset,
+        budget,
         model_id=model_id_for(week, role, slot),
         role=role,
         week=week,
         slot=slot,
+        seed=slot_seed(seed, week, role, slot),
         tickers=tickers,
+        ppo=ppo,
         train_start=windows.train_start,
         train_end=windows.train_end,
         cutoff=windows.cutoff,
-        recent_start=windows.recent_start if continued else None,
-        recent_fraction=preset.windows.recent_fraction if continued else 0.0,
-        timesteps=budget.timesteps,
-        seed=slot_seed(seed, week, role, slot),
-        ppo=ppo,
-        lr_schedule=budget.lr_schedule,
-        lr_multiplier=budget.lr_multiplier,
-        env=env or preset.env,
-        data_source=preset.data.source,
-        parent_id=parent.model_id if continued else None,
-        parent_bundle=parent.bundle_uri if continued else None,
-        parent_sha256=parent.bundle_sha256 if continued else None,
-        checkpoint_every=preset.checkpoint_every,
-        ewc_weight=budget.ewc_weight if continued else 0.0,
+        env=env,
+        parent_id=parent.model_id if parent is not None else None,
+        parent_bundle=parent.bundle_uri if parent is not None else None,
+        parent_sha256=parent.bundle_sha256 if parent is not None else None,
+        recent_start=windows.recent_start if parent is not None else None,
     )
 
 
-def _continuation(week, role, slot, parent, budget: RoleBudget, preset: Preset, windows: WeekWindows, seed: int) -> TrainSpec:
+def _continuation(
+    week: dt.date, role: Role, slot: int, parent: ModelRecord, budget: RoleBudget, preset: Preset, windows: WeekWindows, seed: int
+) -> TrainSpec:
     """A child of ``parent`` that keeps its tickers, env and hyperparameters; only the LR schedule changes."""
     from autotest_lib.train.bundle import verify_bundle
 
+    assert parent.bundle_uri is not None  # refiners and elite slots are chosen among models with a bundle
     parent_spec = TrainSpec.model_validate(verify_bundle(parent.bundle_uri, parent.bundle_sha256).manifest["spec"])
     return _spec(week, role, slot, parent_spec.tickers, parent_spec.ppo, budget, preset, windows, seed, parent=parent, env=parent_spec.env)
 
