@@ -2,6 +2,8 @@
 
 - ``exploit.py``: :func:`next_generation`, the exploit/explore step, a pure function of scores, population
   and a seeded generator;
+- ``plan.py`` / ``rounds.py``: a round's plan, and the records of a completed round and its exploits (the
+  ``pbt_round`` / ``pbt_exploit`` event payloads);
 - ``population.py``: member ids, round plans, and the population state read back from the registry
   (``pbt_round`` / ``pbt_exploit`` events), member histories and hyperparameter trajectories;
 - ``run.py``: :class:`PBTRun`, a run of the ``autotest_pbt`` DAG (its week, population and rounds).
@@ -25,17 +27,22 @@ from autotest_lib.pbt.population import (
     superseded_versions,
     trajectories,
 )
+from autotest_lib.pbt.rounds import ExploitRecord, MemberResult, RoundRecord, RoundResult
 from autotest_lib.pbt.run import DEFAULT_POPULATION, PBTRun
 
 __all__ = [
     "DEFAULT_POPULATION",
     "EXPLOIT_EVENT",
     "ROUND_EVENT",
+    "ExploitRecord",
     "HistoryEvent",
     "MemberPlan",
+    "MemberResult",
     "PBTRun",
     "Replacement",
     "RoundPlan",
+    "RoundRecord",
+    "RoundResult",
     "TrajectoryPoint",
     "member_history",
     "member_id",

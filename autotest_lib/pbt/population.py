@@ -27,16 +27,18 @@ import hashlib
 import re
 import statistics
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from autotest_lib.config import PPOParams, Preset
+from autotest_lib.config import Preset
 from autotest_lib.errors import ConfigError
 from autotest_lib.kinds import EventKind, ModelStatus, Role
 from autotest_lib.pbt.exploit import Replacement
+from autotest_lib.pbt.plan import MemberPlan, RoundPlan
+from autotest_lib.pbt.rounds import ExploitRecord, MemberResult, RoundRecord
 from autotest_lib.train.search_space import hyperparameter_diff, sample_hyperparameters
 
 if TYPE_CHECKING:
@@ -52,6 +54,7 @@ __all__ = [
     "TrajectoryPoint",
     "advance_plan",
     "check_population_name",
+    "exploit_records",
     "initial_plan",
     "member_history",
     "member_id",
@@ -61,6 +64,7 @@ __all__ = [
     "population_key",
     "populations",
     "round_events",
+    "round_records",
     "round_summary",
     "rounds_before",
     "trajectories",
@@ -131,80 +135,6 @@ def member_seed(seed: int, population: str, round: int, slot: int) -> int:
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
-@dataclass(frozen=True)
-class MemberPlan:
-    """What one slot trains in one round.
-
-    :param slot: position in the population (0-based).
-    :param model_id: the version this round trains (:func:`member_id`).
-    :param parent_id: the version it continues (None in round 1); after an exploit, the copied winner.
-    :param hyperparameters: PPO hyperparameters of this round (perturbed after an exploit).
-    :param seed: training seed.
-    :param copied_from: the winner's version when this slot was replaced after the previous round.
-    """
-
-    slot: int
-    model_id: str
-    parent_id: str | None
-    hyperparameters: PPOParams
-    seed: int
-    copied_from: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "slot": self.slot,
-            "model_id": self.model_id,
-            "parent_id": self.parent_id,
-            "hyperparameters": self.hyperparameters.model_dump(mode="json"),
-            "seed": self.seed,
-            "copied_from": self.copied_from,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> MemberPlan:
-        return cls(
-            slot=int(data["slot"]),
-            model_id=str(data["model_id"]),
-            parent_id=data.get("parent_id"),
-            hyperparameters=PPOParams.model_validate(data["hyperparameters"]),
-            seed=int(data["seed"]),
-            copied_from=data.get("copied_from"),
-        )
-
-
-@dataclass(frozen=True)
-class RoundPlan:
-    """The whole population's plan for one round; every member trades the population's ``tickers``."""
-
-    population: str
-    round: int
-    tickers: tuple[str, ...]
-    members: tuple[MemberPlan, ...] = field(default=())
-
-    def by_id(self) -> dict[str, MemberPlan]:
-        return {m.model_id: m for m in self.members}
-
-    def ids(self) -> list[str]:
-        return [m.model_id for m in self.members]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "population": self.population,
-            "round": self.round,
-            "tickers": list(self.tickers),
-            "members": [m.to_json() for m in self.members],
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> RoundPlan:
-        return cls(
-            population=str(data["population"]),
-            round=int(data["round"]),
-            tickers=tuple(data["tickers"]),
-            members=tuple(MemberPlan.from_json(m) for m in data["members"]),
-        )
-
-
 def initial_plan(population: str, preset: Preset, tickers: Sequence[str], seed: int) -> RoundPlan:
     """Round 1 of a new population: ``preset.pbt.population`` members with hyperparameters sampled from the
     search space by a generator seeded with (seed, population name).
@@ -266,6 +196,17 @@ def round_events(store: LineageStore, population: str) -> list[EventRecord]:
     return sorted(store.events(kind=ROUND_EVENT, model_id=population_key(population)), key=lambda e: e.round)
 
 
+def round_records(store: LineageStore, population: str) -> list[RoundRecord]:
+    """The population's rounds as records (genesis = round 0), by round, each with the week it was recorded in."""
+    return [RoundRecord.from_event(e) for e in round_events(store, population)]
+
+
+def exploit_records(store: LineageStore, population: str, *, week: dt.date | None = None) -> list[ExploitRecord]:
+    """The population's exploits (all weeks, or ``week``'s), by round then replaced version."""
+    events = [e for e in store.events(kind=EXPLOIT_EVENT, week=week) if e.payload.get("population") == population]
+    return sorted((ExploitRecord.from_event(e) for e in events), key=lambda r: (r.round, r.loser))
+
+
 def rounds_before(store: LineageStore, population: str, week: dt.date) -> int:
     """The last round completed in a week before ``week`` (0 for none): ``week`` starts at the next one.
 
@@ -281,9 +222,9 @@ def plan_for_round(store: LineageStore, population: str, round: int) -> RoundPla
 
     :raises LookupError: the previous round was not completed (its exploit step never ran).
     """
-    for event in round_events(store, population):
-        if event.round == round - 1:
-            return RoundPlan.from_json(event.payload["next"])
+    for record in round_records(store, population):
+        if record.round == round - 1:
+            return record.next
     raise LookupError(
         f"population {population!r} has no completed round {round - 1}, so round {round} has no plan; "
         "run the autotest_pbt DAG for the week that reached it (a re-run resumes where it stopped)"
@@ -292,7 +233,7 @@ def plan_for_round(store: LineageStore, population: str, round: int) -> RoundPla
 
 def populations(store: LineageStore) -> list[str]:
     """Names of every population with a genesis event."""
-    names = {e.payload.get("population") for e in store.events(kind=ROUND_EVENT) if e.round == 0}
+    names = {RoundRecord.from_event(e).population for e in store.events(kind=ROUND_EVENT) if e.round == 0}
     return sorted(n for n in names if n)
 
 
@@ -331,27 +272,28 @@ def trajectories(store: LineageStore, population: str, *, up_to_week: dt.date | 
     :param up_to_week: only rounds recorded in weeks up to this one.
     """
     out = []
-    for event in round_events(store, population):
-        if event.round == 0 or (up_to_week is not None and event.week > up_to_week):
+    for record in round_records(store, population):
+        assert record.week is not None  # read from an event
+        if record.round == 0 or (up_to_week is not None and record.week > up_to_week):
             continue
-        replaced = set(event.payload.get("replaced", ()))
-        for m in event.payload["members"]:
-            hp = m["hyperparameters"]
+        replaced = set(record.replaced)
+        for m in record.members:
+            hp = m.hyperparameters
             out.append(
                 TrajectoryPoint(
                     population=population,
-                    round=event.round,
-                    week=event.week,
-                    slot=int(m["slot"]),
-                    model_id=m["model_id"],
-                    score=m.get("score"),
+                    round=record.round,
+                    week=record.week,
+                    slot=m.slot,
+                    model_id=m.model_id,
+                    score=m.score,
                     learning_rate=float(hp["learning_rate"]),
                     clip_range=float(hp["clip_range"]),
                     ent_coef=float(hp["ent_coef"]),
                     n_steps=int(hp["n_steps"]),
-                    copied_from=m.get("copied_from"),
-                    replaced=m["model_id"] in replaced,
-                    cumulative_timesteps=m.get("cumulative_timesteps"),
+                    copied_from=m.copied_from,
+                    replaced=m.model_id in replaced,
+                    cumulative_timesteps=m.cumulative_timesteps,
                 )
             )
     return out
@@ -420,15 +362,10 @@ def member_history(store: LineageStore, member: str, *, follow_copies: bool = Fa
     :raises LookupError: nothing recorded for that member.
     """
     population, slot, last_round = parse_member_id(member)
-    rounds = [e for e in round_events(store, population) if e.round >= 1]
-    members: dict[str, dict[str, Any]] = {}
-    for e in rounds:
-        for m in e.payload["members"]:
-            members[m["model_id"]] = {**m, "_round": e.round}
+    members: dict[str, MemberResult] = {m.model_id: m for r in round_records(store, population) for m in r.members}
     # versions trained but not yet evaluated (a round in progress) are in the registry only
     if last_round is None:
-        versions = [m for m in members.values() if int(m["slot"]) == slot]
-        candidates = [v["model_id"] for v in versions]
+        candidates = [m.model_id for m in members.values() if m.slot == slot]
         candidates += [
             m.model_id
             for m in store.list_models(role=Role.PBT)
@@ -449,13 +386,13 @@ def member_history(store: LineageStore, member: str, *, follow_copies: bool = Fa
         chain = [member_id(population, slot, r) for r in range(1, int(top or 0) + 1)]
         chain = [c for c in chain if c in members or store.get_model(c) is not None]
 
-    exploits = {e.payload.get("next_model_id"): e for e in store.events(kind=EXPLOIT_EVENT) if e.payload.get("population") == population}
+    exploits = {e.next_model_id: e for e in exploit_records(store, population)}
     out: list[HistoryEvent] = []
     for mid in chain:
         _, mslot, mround = parse_member_id(mid)
         exploit = exploits.get(mid)
         if exploit is not None:
-            p = exploit.payload
+            assert exploit.week is not None  # read from an event
             out.append(
                 HistoryEvent(
                     round=int(mround or 0),
@@ -464,13 +401,13 @@ def member_history(store: LineageStore, member: str, *, follow_copies: bool = Fa
                     model_id=mid,
                     slot=mslot,
                     detail={
-                        "winner": p["winner"],
-                        "winner_slot": p.get("winner_slot"),
-                        "winner_score": p["winner_score"],
-                        "replaced": p["loser"],
-                        "replaced_score": p["loser_score"],
+                        "winner": exploit.winner,
+                        "winner_slot": exploit.winner_slot,
+                        "winner_score": exploit.winner_score,
+                        "replaced": exploit.loser,
+                        "replaced_score": exploit.loser_score,
                         "after_round": exploit.round,
-                        "step": p.get("step"),
+                        "step": exploit.step,
                     },
                 )
             )
@@ -482,16 +419,15 @@ def member_history(store: LineageStore, member: str, *, follow_copies: bool = Fa
                     model_id=mid,
                     slot=mslot,
                     detail={
-                        "mutations": p.get("mutations", {}),
-                        "changes_for_slot": hyperparameter_diff(
-                            PPOParams.model_validate(p["old_hyperparameters"]), PPOParams.model_validate(p["new_hyperparameters"])
-                        ),
-                        "old_hyperparameters": p["old_hyperparameters"],
-                        "new_hyperparameters": p["new_hyperparameters"],
+                        "mutations": exploit.mutations,
+                        "changes_for_slot": hyperparameter_diff(exploit.old_params, exploit.new_params),
+                        "old_hyperparameters": exploit.old_hyperparameters,
+                        "new_hyperparameters": exploit.new_hyperparameters,
                     },
                 )
             )
-        score = members.get(mid, {}).get("score")
+        known = members.get(mid)
+        score = known.score if known is not None else None
         event = _train_event(store, mid, score)
         if event is not None:
             out.append(event)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from autotest_lib.pbt.population import EXPLOIT_EVENT, TrajectoryPoint, populations, round_events, trajectories
+from autotest_lib.pbt.population import TrajectoryPoint, exploit_records, populations, round_events, round_records, trajectories
 from autotest_lib.registry.store import DateLike, as_date
 from autotest_lib.report.html import Raw, atomic_write_bytes, fmt_float, fmt_steps, page, paragraph, section, table
 
@@ -106,38 +106,35 @@ def _population_part(store: LineageStore, population: str, day: dt.date, out_dir
         png.unlink(missing_ok=True)
         return f"<h3>Population {html.escape(population)}</h3>" + paragraph("No round of this population was completed up to this week.")
     atomic_write_bytes(png, pbt_figure(points, title=f"PBT population {population}: validation score and learning rate by round"))
-    events = [e for e in round_events(store, population) if e.round >= 1 and e.week <= day]
-    this_week = [e for e in events if e.week == day]
+    rounds = [r for r in round_records(store, population) if r.round >= 1 and r.week is not None and r.week <= day]
+    this_week = [r for r in rounds if r.week == day]
     rows = [
         [
-            e.round,
-            e.week.isoformat(),
-            fmt_float(e.payload.get("best"), 4),
-            fmt_float(e.payload.get("median"), 4),
-            len(e.payload.get("replaced", [])),
-            ", ".join(f"{r['loser']} <- {r['winner']}" for r in e.payload.get("replacements", [])) or None,
+            r.round,
+            r.week.isoformat() if r.week else None,
+            fmt_float(r.best, 4),
+            fmt_float(r.median, 4),
+            len(r.replaced),
+            ", ".join(f"{loser} <- {winner}" for loser, winner in r.replacements) or None,
         ]
-        for e in events[-12:]
+        for r in rounds[-12:]
     ]
-    exploits = sorted(
-        (e for e in store.events(kind=EXPLOIT_EVENT, week=day) if e.payload.get("population") == population),
-        key=lambda e: (e.round, e.model_id),
-    )
+    exploits = exploit_records(store, population, week=day)
     ex_rows = [
         [
             e.round,
-            e.payload.get("loser"),
-            fmt_float(e.payload.get("loser_score"), 4),
-            e.payload.get("winner"),
-            fmt_float(e.payload.get("winner_score"), 4),
-            fmt_steps(e.payload.get("step")),
-            _mutations_text(e.payload.get("mutations", {})) or None,
+            e.loser,
+            fmt_float(e.loser_score, 4),
+            e.winner,
+            fmt_float(e.winner_score, 4),
+            fmt_steps(e.step),
+            _mutations_text(e.mutations) or None,
         ]
         for e in exploits
     ]
     size = len({p.slot for p in points})
     intro = (
-        f"{size} members; {len(this_week)} round(s) this week, {len(events)} in all; {len(exploits)} exploit(s) this week. "
+        f"{size} members; {len(this_week)} round(s) this week, {len(rounds)} in all; {len(exploits)} exploit(s) this week. "
         "Each round every member trains, is scored on the validation window, and the bottom quantile continues from a "
         "perturbed copy of a member of the top quantile."
     )

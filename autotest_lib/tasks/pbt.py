@@ -40,14 +40,17 @@ from autotest_lib.pbt.population import (
     RoundPlan,
     advance_plan,
     check_population_name,
+    exploit_records,
     initial_plan,
     parse_member_id,
     plan_for_round,
     population_key,
     round_events,
+    round_records,
     round_summary,
     rounds_before,
 )
+from autotest_lib.pbt.rounds import ExploitRecord, MemberResult, RoundRecord
 from autotest_lib.pbt.run import DEFAULT_POPULATION, PBTRun
 from autotest_lib.registry import LineageStore, ModelStatus, Role
 from autotest_lib.report.pbt import write_pbt_report
@@ -107,19 +110,8 @@ def start(
     if not events:
         tickers = _population_tickers(preset, week.windows.train_end)
         plan = initial_plan(population, preset, tickers, seed)
-        store.record_event(
-            cutoff,
-            ROUND_EVENT,
-            model_id=population_key(population),
-            round=0,
-            payload={
-                "population": population,
-                "round": 0,
-                "preset": preset.name,
-                "pbt": preset.pbt.model_dump(mode="json"),
-                "next": plan.to_json(),
-            },
-        )
+        genesis = RoundRecord(population, 0, plan, preset=preset.name, pbt=preset.pbt.model_dump(mode="json"))
+        store.record_event(cutoff, ROUND_EVENT, model_id=population_key(population), round=0, payload=genesis.to_payload())
         log.info("new population %r: %d members on %s", population, len(plan.members), ", ".join(tickers))
     first = rounds_before(store, population, cutoff) + 1
     plan = plan_for_round(store, population, first)
@@ -275,10 +267,10 @@ def exploit(xcom: dict[str, Any], index: int) -> dict[str, Any] | None:
     store = open_store()
     population = run.population
     cutoff = run.week.cutoff
-    for event in round_events(store, population):
-        if event.round == k:
+    for record in round_records(store, population):
+        if record.round == k:
             log.info("round %d of %r was completed before: keeping its decisions", k, population)
-            return _round_result(event.payload)
+            return record.result().to_xcom()
     plan: RoundPlan = plan_for_round(store, population, k)
     scores: dict[str, float | None] = {}
     cumulative: dict[str, int] = {}
@@ -298,61 +290,47 @@ def exploit(xcom: dict[str, Any], index: int) -> dict[str, Any] | None:
     slots = {m.model_id: m.slot for m in plan.members}
     next_ids = {m.slot: m.model_id for m in nxt.members}
     for r in replacements:
-        store.record_event(
-            cutoff,
-            EXPLOIT_EVENT,
-            model_id=r.loser,
+        decision = ExploitRecord.from_replacement(
+            r,
+            population=population,
             round=k,
-            payload={
-                **r.as_dict(),
-                "population": population,
-                "round": k,
-                "slot": slots[r.loser],
-                "winner_slot": slots[r.winner],
-                "step": cumulative[r.loser],
-                "winner_step": cumulative[r.winner],
-                "population_step": k * preset.pbt.interval_steps,
-                "next_model_id": next_ids[slots[r.loser]],
-                "quantile": preset.pbt.quantile,
-            },
+            slot=slots[r.loser],
+            winner_slot=slots[r.winner],
+            step=cumulative[r.loser],
+            winner_step=cumulative[r.winner],
+            population_step=k * preset.pbt.interval_steps,
+            next_model_id=next_ids[slots[r.loser]],
+            quantile=preset.pbt.quantile,
         )
-    members = [
-        {
-            "slot": m.slot,
-            "model_id": m.model_id,
-            "parent_id": m.parent_id,
-            "copied_from": m.copied_from,
-            "score": scores[m.model_id],
-            "cumulative_timesteps": cumulative[m.model_id],
-            "hyperparameters": m.hyperparameters.model_dump(mode="json"),
-        }
+        store.record_event(cutoff, EXPLOIT_EVENT, model_id=r.loser, round=k, payload=decision.to_payload())
+    members = tuple(
+        MemberResult(
+            slot=m.slot,
+            model_id=m.model_id,
+            parent_id=m.parent_id,
+            copied_from=m.copied_from,
+            score=scores[m.model_id],
+            cumulative_timesteps=cumulative[m.model_id],
+            hyperparameters=m.hyperparameters.model_dump(mode="json"),
+        )
         for m in plan.members
-    ]
+    )
     summary = round_summary(list(scores.values()))
-    payload = {
-        "population": population,
-        "round": k,
-        "members": members,
-        "replaced": [r.loser for r in replacements],
-        "replacements": [{"loser": r.loser, "winner": r.winner} for r in replacements],
-        "burn_in": k <= preset.pbt.burn_in_rounds,
-        **summary,
-        "next": nxt.to_json(),
-    }
+    done = RoundRecord(
+        population=population,
+        round=k,
+        next=nxt,
+        members=members,
+        replacements=tuple((r.loser, r.winner) for r in replacements),
+        burn_in=k <= preset.pbt.burn_in_rounds,
+        best=summary["best"],
+        median=summary["median"],
+    )
     # the round event last: its presence marks the round complete
-    store.record_event(cutoff, ROUND_EVENT, model_id=population_key(population), round=k, payload=payload)
+    store.record_event(cutoff, ROUND_EVENT, model_id=population_key(population), round=k, payload=done.to_payload())
     _prune_member_copies(run, keep={m.model_id for m in plan.members})
-    log.info("round %d of %r: best %s, median %s, %d replaced", k, population, summary["best"], summary["median"], len(replacements))
-    return _round_result(payload)
-
-
-def _round_result(payload: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "round": payload["round"],
-        "best": payload.get("best"),
-        "median": payload.get("median"),
-        "replacements": payload.get("replacements", []),
-    }
+    log.info("round %d of %r: best %s, median %s, %d replaced", k, population, done.best, done.median, len(replacements))
+    return done.result().to_xcom()
 
 
 def _prune_member_copies(run: PBTRun, keep: set[str]) -> None:
@@ -370,13 +348,13 @@ def finish(xcom: dict[str, Any]) -> dict[str, Any]:
     run = PBTRun.from_xcom(xcom)
     store = open_store()
     population, cutoff = run.population, run.week.cutoff
-    done = [e for e in round_events(store, population) if run.first_round <= e.round <= run.last_round]
-    exploits = [e for e in store.events(kind=EXPLOIT_EVENT, week=cutoff) if e.payload.get("population") == population]
+    done = [r for r in round_records(store, population) if run.first_round <= r.round <= run.last_round]
+    exploits = exploit_records(store, population, week=cutoff)
     out_dir = run.week.paths.pbt_report(population)
     summary = {
         "population": population,
         "cutoff": cutoff.isoformat(),
-        "rounds": [_round_result(e.payload) for e in done],
+        "rounds": [r.result().to_xcom() for r in done],
         "exploits": len(exploits),
         "report": str(write_pbt_report(store, cutoff, out_dir)),
     }
