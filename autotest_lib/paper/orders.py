@@ -27,7 +27,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from autotest_lib.config import RegimeConfig
+from autotest_lib.data import load_market
+from autotest_lib.env.simulator import PortfolioBook, market_tables
 from autotest_lib.kinds import ModelStatus, PickKind
+from autotest_lib.regime import RULE_REGIME, choose_by_regime, current_regime
+from autotest_lib.train import TrainSpec, load_model, verify_bundle
 
 if TYPE_CHECKING:
     from autotest_lib.registry.store import LineageStore
@@ -133,8 +137,6 @@ def choose_model(store: LineageStore, week: dt.date, *, regime: str | None = Non
     champion_id = champ.model_id if champ is not None and champ.week == week else None
     fallback_rule = f"champion of week {week.isoformat()} ({champ.rule})" if champ is not None and champion_id else None
     if regime is not None:
-        from autotest_lib.regime import RULE_REGIME, choose_by_regime
-
         evaluated = {}
         for e in store.evaluations(week=week, window="validation"):
             model = store.get_model(e.model_id)
@@ -165,10 +167,6 @@ def target_weights(
     :param lookback_weeks: weeks replayed before the decision to reach the model's current holdings.
     :param expected_sha256: the registry's hash of the bundle; another bundle is refused.
     """
-    from autotest_lib.data import load_market
-    from autotest_lib.env.simulator import PortfolioBook, market_tables
-    from autotest_lib.train import TrainSpec, load_model, verify_bundle
-
     bundle = verify_bundle(bundle_uri, expected_sha256)
     spec = TrainSpec.model_validate(bundle.manifest["spec"])
     start = cutoff - dt.timedelta(weeks=lookback_weeks)
@@ -254,8 +252,6 @@ def prepare_orders(
     regime = None
     cfg = regimes or RegimeConfig()
     if use_regimes:
-        from autotest_lib.regime import current_regime
-
         regime = current_regime(week, cfg, benchmark=benchmark, source=source or "bundled").regime
     choice = choose_model(store, week, regime=regime, min_evidence_days=cfg.min_evidence_days)
     model_id = choice.model_id

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from autotest_lib.config import RegimeConfig
+from autotest_lib.data import load_prices
 
 __all__ = [
     "REGIMES",
@@ -105,8 +106,6 @@ def index_closes(cutoff: dt.date, *, benchmark: str = "SPY", source: str = "bund
     :param source: price source.
     :param start: first date; None = everything the source has.
     """
-    from autotest_lib.data import load_prices
-
     frame = load_prices([benchmark], cutoff=cutoff, start=start, source=source)
     series = frame.set_index("date")["adj_close"].astype("float64")
     series.index = pd.DatetimeIndex(series.index, name="date")

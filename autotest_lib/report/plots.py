@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from autotest_lib.evaluate.backtest import BUY_AND_HOLD
+
 __all__ = ["TRAINING_PANELS", "EquityCurve", "curves_from_backtest", "drawdown", "drawdown_figure", "equity_figure", "training_figure"]
 
 #: History keys plotted in the training grid, with their panel titles.
@@ -70,8 +72,6 @@ def curves_from_backtest(model_id: str, frame: pd.DataFrame, benchmark: str = "S
     :param benchmark: the market benchmark's ticker (``preset.data.benchmark``).
     :raises ValueError: the frame has neither an ``equity`` nor a ``return`` column, or no rows.
     """
-    from autotest_lib.evaluate.backtest import BUY_AND_HOLD
-
     model = _growth(frame, "")
     if model is None or not len(model):
         raise ValueError(

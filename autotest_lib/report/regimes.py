@@ -33,8 +33,11 @@ import numpy as np
 import pandas as pd
 
 from autotest_lib.config import Preset
+from autotest_lib.errors import DataError
 from autotest_lib.kinds import EventKind
+from autotest_lib.regime import REGIMES, attribute_days, detect_regimes, history_start, index_closes
 from autotest_lib.report.html import Raw, fmt_float, fmt_pct, paragraph, section, table
+from autotest_lib.report.plots import _figure, _png
 
 if TYPE_CHECKING:
     from autotest_lib.registry.store import LineageStore
@@ -101,8 +104,6 @@ def regime_timeline_figure(frame: pd.DataFrame, *, benchmark: str, validation: t
     :param validation: ``(start, end)`` of the validation window to mark, or None.
     :param title: axes title.
     """
-    from autotest_lib.report.plots import _figure, _png
-
     fig = _figure(10, 4.2)
     ax = fig.add_subplot()
     for start, end, label in _spells(frame["regime"]):
@@ -264,9 +265,6 @@ def regime_section(
     :param top_n: models per regime leaderboard.
     :param anchor: the section's id.
     """
-    from autotest_lib.errors import DataError
-    from autotest_lib.regime import REGIMES, attribute_days, detect_regimes, history_start, index_closes
-
     title = "Market regimes"
     parts: list[str] = []
     png = None

@@ -35,10 +35,13 @@ from pathlib import Path
 from typing import Any
 
 from autotest_lib.config import Preset, budget_split
+from autotest_lib.evaluate.own_1n import own_1n_scores
 from autotest_lib.evaluate.verdicts import THRESHOLDS, convergence_verdict, metric_labels, verdict_text
 from autotest_lib.kinds import EventKind, ModelStatus, Role
+from autotest_lib.pbt import superseded_versions
 from autotest_lib.registry.records import ChampionRecord, EventRecord, LeaderboardRow, ModelRecord, WeekRecord
 from autotest_lib.registry.store import DateLike, LineageStore, as_date
+from autotest_lib.report.forward import forward_section
 from autotest_lib.report.html import (
     Raw,
     atomic_write_bytes,
@@ -50,6 +53,9 @@ from autotest_lib.report.html import (
     section,
     table,
 )
+from autotest_lib.report.pbt import pbt_section
+from autotest_lib.report.plots import curves_from_backtest, drawdown_figure, equity_figure, training_figure
+from autotest_lib.report.regimes import REGIMES_PNG, regime_section
 
 __all__ = ["DRAWDOWN_PNG", "EQUITY_PNG", "LINEAGE_PNG", "REPORT_DIR", "REPORT_HTML", "TRAINING_PNG", "write_weekly_report"]
 
@@ -103,10 +109,6 @@ def write_weekly_report(
     day = as_date(week, "week")
     out_dir = Path(week_dir) / REPORT_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
-
-    from autotest_lib.evaluate.own_1n import own_1n_scores
-    from autotest_lib.pbt import superseded_versions
-    from autotest_lib.report.forward import forward_section
 
     record = store.get_week(day)
     board = store.leaderboard(day, window=window)
@@ -429,8 +431,6 @@ def _equity(board: Sequence[LeaderboardRow], backtests: Path, out_dir: Path, ben
 
     import pandas as pd
 
-    from autotest_lib.report.plots import curves_from_backtest, drawdown_figure, equity_figure
-
     curves, problems = [], []
     for row in top:
         path = backtests / f"{row.model_id}.csv"
@@ -466,16 +466,12 @@ def _equity(board: Sequence[LeaderboardRow], backtests: Path, out_dir: Path, ben
 
 
 def _regimes(store: LineageStore, day: dt.date, week_dir: Path, out_dir: Path, preset: Preset) -> str:
-    from autotest_lib.report.regimes import REGIMES_PNG, regime_section
-
     part = regime_section(store, day, week_dir.parent, preset)
     _write_png(out_dir / REGIMES_PNG, part.png)
     return part.html
 
 
 def _pbt(store: LineageStore, day: dt.date, out_dir: Path) -> str:
-    from autotest_lib.report.pbt import pbt_section
-
     return pbt_section(store, day, out_dir)
 
 
@@ -592,8 +588,6 @@ def _training(runs: Sequence[Any], week_models: Sequence[ModelRecord], out_dir: 
     parts.append(table(headers, rows, numeric=(2, 3, 5, 6, 7, 8)))
     histories = {r.model_id: r.history for r in ordered if r.history}
     if histories:
-        from autotest_lib.report.plots import training_figure
-
         _write_png(png, training_figure(histories, title=f"PPO training statistics, week {day.isoformat()}"))
         parts.insert(0, _image(TRAINING_PNG, "value loss, policy-gradient loss, entropy loss and explained variance against timesteps"))
     else:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from autotest_lib.config import PPOParams
 from autotest_lib.errors import BundleError
 from autotest_lib.train.bundle import (
     Bundle,
@@ -49,6 +50,7 @@ from autotest_lib.train.bundle import (
     verify_bundle,
     write_bundle,
 )
+from autotest_lib.train.ewc import EWC_FILE, EWCState, attach_ewc, estimate_fisher
 from autotest_lib.train.search_space import hyperparameter_diff
 from autotest_lib.train.spec import TrainSpec
 
@@ -125,6 +127,8 @@ class TrainResult:
 
 def make_vec_env(spec: TrainSpec, market: MarketData | None = None) -> VecEnv:
     """The batched training env over ``[train_start, train_end)`` with the spec's recent/history mix."""
+    # deliberately lazy: data (pandas, SQLAlchemy) and env (SB3's VecEnv) stay out of ``import autotest_lib.train``,
+    # which TrainSpec and the pure PBT step (train.search_space) need without them
     from autotest_lib.data import load_market
     from autotest_lib.env import BatchedPortfolioVecEnv
 
@@ -400,8 +404,6 @@ def _train_in(
     model.set_random_seed(spec.seed)
     ewc = _ewc_state(spec, parent) if spec.ewc_weight > 0 and parent is not None else None
     if ewc is not None:
-        from autotest_lib.train.ewc import attach_ewc
-
         attach_ewc(model, ewc, spec.ewc_weight)
 
     remaining = end_steps - int(model.num_timesteps)
@@ -441,8 +443,6 @@ def _train_in(
     }
     extra = {"history.json": json.dumps(history).encode()}
     if ewc is not None:
-        from autotest_lib.train.ewc import EWC_FILE
-
         manifest["ewc"] = {"weight": spec.ewc_weight, "windows": [list(w) for w in ewc.windows]}
         extra[EWC_FILE] = ewc.to_bytes()
     bundle = write_bundle(bundle_dir, model, manifest, extra)
@@ -451,8 +451,6 @@ def _train_in(
 
 def _ewc_state(spec: TrainSpec, parent: Bundle) -> Any:
     """EWC towards ``parent``: its Fisher on its own training window, plus what its bundle consolidated before."""
-    from autotest_lib.train.ewc import EWC_FILE, EWCState, estimate_fisher
-
     parent_spec = TrainSpec.model_validate(parent.manifest["spec"])
     env = make_vec_env(parent_spec)
     try:
@@ -481,8 +479,6 @@ def _finished_bundle(bundle_dir: Path, digest: str) -> Bundle | None:
 
 
 def _result_from_bundle(bundle: Bundle, *, wall_time_s: float) -> TrainResult:
-    from autotest_lib.config import PPOParams
-
     m = bundle.manifest
     spec = TrainSpec.model_validate(m["spec"])
     parent_params = None

@@ -29,8 +29,10 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import numpy as np
 
 from autotest_lib.config import EnvConfig, PPOParams, Preset, RoleBudget
+from autotest_lib.curriculum import curriculum_slots, new_stage_spec, promotable, promotion_spec, stage_config
 from autotest_lib.kinds import ModelStatus, Role
 from autotest_lib.runs import WeekWindows, week_windows
+from autotest_lib.train.bundle import verify_bundle
 from autotest_lib.train.search_space import sample_hyperparameters
 from autotest_lib.train.spec import TrainSpec, build_spec
 from autotest_lib.weekly.champions import EliteSlot, champion_lineup
@@ -147,9 +149,6 @@ def _curriculum(
     previous: dt.date | None,
 ) -> tuple[list[TrainSpec], dict[str, int], list[dict[str, Any]], list[str]]:
     """The curriculum's explorer slots: promotions of ``previous`` week's passing curriculum models, then new stage-1 models."""
-    from autotest_lib.curriculum import new_stage_spec, promotable, promotion_spec, stage_config
-    from autotest_lib.train.bundle import verify_bundle
-
     n_stages = len(preset.curriculum.stages)
     passing: list[tuple[Any, TrainSpec]] = []
     skipped: list[str] = []
@@ -252,8 +251,6 @@ def _continuation(
     week: dt.date, role: Role, slot: int, parent: ModelRecord, budget: RoleBudget, preset: Preset, windows: WeekWindows, seed: int
 ) -> TrainSpec:
     """A child of ``parent`` that keeps its tickers, env and hyperparameters; only the LR schedule changes."""
-    from autotest_lib.train.bundle import verify_bundle
-
     assert parent.bundle_uri is not None  # refiners and elite slots are chosen among models with a bundle
     parent_spec = TrainSpec.model_validate(verify_bundle(parent.bundle_uri, parent.bundle_sha256).manifest["spec"])
     return _spec(week, role, slot, parent_spec.tickers, parent_spec.ppo, budget, preset, windows, seed, parent=parent, env=parent_spec.env)
@@ -270,8 +267,6 @@ def plan_week(
     :param seed: base seed (default ``preset.seed``).
     :param universe: tickers explorers draw from (default ``preset.data.universe``), e.g. those with data.
     """
-    from autotest_lib.curriculum import curriculum_slots
-
     seed = preset.seed if seed is None else seed
     windows = week_windows(week, preset)
     universe = sorted(universe or preset.data.universe)
