@@ -60,8 +60,10 @@ def register(
     by_regime: dict[str, Any] | None = None,
     status: ModelStatus = ModelStatus.ACTIVE,
     week: dt.date = WEEK,
+    own_1n: float | None = None,
 ) -> None:
-    """A model of ``week`` with a bundle at ``bundle_uri`` and a validation evaluation (``score``, ``by_regime``)."""
+    """A model of ``week`` with a bundle at ``bundle_uri`` and a validation evaluation (``score``, ``by_regime``,
+    and the Sharpe of 1/N of its own tickers, ``own_1n``)."""
     store.upsert_model(model_id, role=Role.EXPLORER, created_week=week, tickers=list(TICKERS), hyperparameters={})
     store.set_model_bundle(model_id, bundle_uri=str(bundle_uri), bundle_sha256="0" * 64, cumulative_timesteps=256, status=status)
     store.record_evaluation(
@@ -73,6 +75,7 @@ def register(
         metrics={},
         score=score,
         by_regime=by_regime,
+        benchmarks={"buy_and_hold": {"sharpe": own_1n}} if own_1n is not None else None,
     )
 
 
@@ -213,6 +216,22 @@ def test_regime_pick_is_written_to_both_files(lineage_store: LineageStore, bundl
     assert data["broker"] == {"broker": "dry-run", "submitted": False, "orders": 3}
     with open(picked.csv_path, newline="") as fh:
         assert {(row["regime"], row["rule"]) for row in csv.DictReader(fh)} == {(regime, picked.rule)}
+
+
+def test_universe_fallback_is_1n_of_the_universe_only_when_no_model_beats_its_own_1n(
+    lineage_store: LineageStore, bundle: str, tmp_path: Path
+) -> None:
+    register(lineage_store, "m-champ", bundle, score=0.5, own_1n=0.9)
+    lineage_store.set_champion(WEEK, "m-champ", rule="initial")
+    universe = ["AAPL", "JPM", "KO", "MSFT"]
+    fallback = prepare_orders(lineage_store, WEEK, tmp_path / "fallback", use_regimes=False, universe_fallback=universe)
+    assert (fallback.model_id, fallback.kind) == (PickKind.UNIVERSE_1N, PickKind.UNIVERSE_1N)
+    assert [(o.ticker, o.target_weight) for o in fallback.orders] == [(t, 0.25) for t in universe] and fallback.cash_weight == 0.0
+    assert "no model of week 2024-09-08 beats 1/N of its own tickers" in fallback.rule
+
+    register(lineage_store, "m-champ", bundle, score=1.5, own_1n=0.9)  # now it beats its own 1/N
+    own = prepare_orders(lineage_store, WEEK, tmp_path / "own", use_regimes=False, universe_fallback=universe)
+    assert (own.model_id, own.kind) == ("m-champ", PickKind.CHAMPION_FALLBACK)
 
 
 def test_rerun_rewrites_the_same_files(lineage_store: LineageStore, bundle: str, tmp_path: Path) -> None:
