@@ -34,7 +34,9 @@ from typing import Any
 
 import numpy as np
 
+from autotest_lib.data import load_prices
 from autotest_lib.errors import DataError, is_permanent
+from autotest_lib.evaluate.metrics import deflated_sharpe_ratio, max_drawdown, sharpe_ratio
 
 __all__ = [
     "ForwardRecord",
@@ -218,7 +220,6 @@ def forward_record(entries: Sequence[Any], *, n_trials: int = 1, trial_sharpes: 
     :param n_trials: sequences the deployed one was chosen from, for the deflated Sharpe (1 = none: DSR = PSR(0)).
     :param trial_sharpes: their per-week Sharpe ratios (needed when ``n_trials > 1``).
     """
-    from autotest_lib.evaluate.metrics import deflated_sharpe_ratio, max_drawdown, sharpe_ratio
 
     entries = sorted(entries, key=lambda e: e.week)
     rows: list[dict[str, Any]] = []
@@ -299,8 +300,6 @@ def _gap_reason(store: Any, week: dt.date) -> str:
 def _closes(tickers: Iterable[str], required: set[str], start: dt.date, cutoff: dt.date, source: str) -> Any:
     """Adjusted closes (dates x tickers) in ``[start, cutoff)``; a ticker not listed then is left out unless required."""
     import pandas as pd
-
-    from autotest_lib.data import load_prices
 
     frames = [load_prices(sorted(required), cutoff=cutoff, start=start, source=source)] if required else []
     for ticker in sorted(set(tickers) - required):

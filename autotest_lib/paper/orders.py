@@ -27,8 +27,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from autotest_lib.config import RegimeConfig
-from autotest_lib.data import load_market
+from autotest_lib.data import load_market, load_prices
 from autotest_lib.env.simulator import PortfolioBook, market_tables
+from autotest_lib.errors import DataError, is_permanent
+from autotest_lib.evaluate.own_1n import beats_own_1n, own_1n_score
 from autotest_lib.kinds import ModelStatus, PickKind
 from autotest_lib.regime import RULE_REGIME, choose_by_regime, current_regime
 from autotest_lib.train import TrainSpec, load_model, verify_bundle
@@ -305,9 +307,8 @@ UNIVERSE_1N = PickKind.UNIVERSE_1N
 """Kind (and model id) of orders that hold 1/N of the universe because no model beat its own 1/N."""
 
 
-def _nobody_beats_own_1n(store: Any, week: dt.date) -> str | None:
+def _nobody_beats_own_1n(store: LineageStore, week: dt.date) -> str | None:
     """Why the week falls back to 1/N of the universe, or None when some usable model beats its own 1/N."""
-    from autotest_lib.evaluate.own_1n import beats_own_1n, own_1n_score
 
     best = None
     for e in store.evaluations(week=week, window="validation"):
@@ -325,8 +326,6 @@ def _nobody_beats_own_1n(store: Any, week: dt.date) -> str | None:
 
 def _universe_orders(week: dt.date, out_dir: Path, universe: list[str], rule: str, source: str, broker: BrokerAdapter | None) -> OrderSet:
     """Equal weights over the universe tickers with a close in the last two weeks before the cutoff."""
-    from autotest_lib.data import load_prices
-    from autotest_lib.errors import DataError, is_permanent
 
     closes: dict[str, tuple[float, str]] = {}
     for ticker in universe:

@@ -10,7 +10,9 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from autotest_lib.paper.ledger import forward_record
 from autotest_lib.report.html import atomic_write_bytes, fmt_float, fmt_pct, paragraph, section, table
+from autotest_lib.report.plots import _figure, _png
 
 __all__ = ["FORWARD_PNG", "forward_figure", "forward_section"]
 
@@ -21,8 +23,6 @@ _LABELS = {"net": "paper orders (net)", "own_1n": "1/N of the same tickers", "un
 def forward_figure(record: Any, *, title: str = "") -> bytes:
     """PNG: growth of $1 of the paper orders (net) and the three benchmarks, and the orders' drawdown below."""
     import numpy as np
-
-    from autotest_lib.report.plots import _figure, _png
 
     weeks = [r["week"] for r in record.rows]
     fig = _figure(10, 6.0)
@@ -61,7 +61,6 @@ def forward_figure(record: Any, *, title: str = "") -> bytes:
 
 def forward_section(store: Any, day: dt.date, out_dir: Path) -> str:
     """The ``forward`` section: the figure (written to ``out_dir/forward.png``), the summary and the last weeks."""
-    from autotest_lib.paper.ledger import forward_record
 
     png = Path(out_dir) / FORWARD_PNG
     entries = store.paper_ledger(before=day)

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from autotest_lib.config import Preset, budget_split
-from autotest_lib.evaluate.own_1n import own_1n_scores
+from autotest_lib.evaluate.own_1n import beats_own_1n, own_1n_scores
 from autotest_lib.evaluate.verdicts import THRESHOLDS, convergence_verdict, metric_labels, verdict_text
 from autotest_lib.kinds import EventKind, ModelStatus, Role
 from autotest_lib.pbt import superseded_versions
@@ -317,7 +317,6 @@ def _status_cell(row: LeaderboardRow, model: ModelRecord | None, reasons: Mappin
 
 def _own_1n_cell(score: float | None, own: float | None) -> Raw | str | None:
     """The own-1/N score, flagged when the model trails it."""
-    from autotest_lib.evaluate.own_1n import beats_own_1n
 
     if own is None:
         return None
