@@ -218,19 +218,7 @@ class ExploitRecord:
     @classmethod
     def from_replacement(cls, r: Replacement, *, population: str, round: int, **where: Any) -> ExploitRecord:
         """The record of ``r``; ``where`` holds the slots, steps, next version and quantile."""
-        return cls(
-            loser=r.loser,
-            winner=r.winner,
-            loser_score=r.loser_score,
-            winner_score=r.winner_score,
-            old_hyperparameters=r.old_params.model_dump(mode="json"),
-            source_hyperparameters=r.source_params.model_dump(mode="json"),
-            new_hyperparameters=r.new_params.model_dump(mode="json"),
-            mutations=r.mutations(),
-            population=population,
-            round=round,
-            **where,
-        )
+        return cls.from_payload({**r.as_dict(), "population": population, "round": round, **where})
 
     @property
     def old_params(self) -> PPOParams:
