@@ -15,7 +15,7 @@ import pytest
 LIB = Path(__file__).resolve().parents[2] / "autotest_lib"
 
 LADDER: tuple[tuple[str, ...], ...] = (
-    ("errors", "kinds", "config", "registry", "data"),
+    ("errors", "kinds", "config", "alerts", "cluster", "registry", "data"),
     ("env",),
     ("train",),
     ("evaluate",),
@@ -23,12 +23,15 @@ LADDER: tuple[tuple[str, ...], ...] = (
     ("runs",),
     ("weekly", "pbt"),
     ("report", "paper"),
-    ("tasks", "cli"),
+    ("tasks", "trigger", "cli"),
 )
 """Rungs, lowest first: a package may import its own rung and the ones below it."""
 
 OUTSIDE_THE_LADDER = {"dag_defaults"}
-"""Top-level modules DAG files import at parse time; they import no other part of the library."""
+"""Top-level modules DAG files import at parse time; of the library they import only :data:`PARSE_SAFE` modules."""
+
+PARSE_SAFE = {"alerts", "cluster", "errors"}
+"""Light modules a DAG file may reach at parse time; they import nothing of the library outside this set."""
 
 RUNG = {name: i for i, rung in enumerate(LADDER) for name in rung}
 
@@ -89,7 +92,7 @@ def test_no_import_runs_up_the_ladder() -> None:
     bad = [
         f"{src} -> {dst} ({', '.join(where)})"
         for (src, dst), where in sorted(_edges().items())
-        if src in OUTSIDE_THE_LADDER or RUNG.get(dst, -1) > RUNG.get(src, -1)
+        if (dst not in PARSE_SAFE if src in OUTSIDE_THE_LADDER | PARSE_SAFE else RUNG.get(dst, -1) > RUNG.get(src, -1))
     ]
     assert not bad, "imports up the ladder (move the shared code down, or the caller up):\n" + "\n".join(bad)
 
