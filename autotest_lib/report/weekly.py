@@ -53,6 +53,7 @@ from autotest_lib.report.html import (
     section,
     table,
 )
+from autotest_lib.report.lineage import EDGE_KINDS, lineage_figure, lineage_graph
 from autotest_lib.report.pbt import pbt_section
 from autotest_lib.report.plots import curves_from_backtest, drawdown_figure, equity_figure, training_figure
 from autotest_lib.report.regimes import REGIMES_PNG, regime_section
@@ -543,7 +544,6 @@ def _lineage(store: LineageStore, champion: ChampionRecord | None, window: str, 
 
 def _lineage_tree(store: LineageStore, day: dt.date, out_dir: Path) -> list[str]:
     """The tree of every generation up to ``day`` as a PNG (removed when there is no model)."""
-    from autotest_lib.report.lineage import EDGE_KINDS, lineage_figure, lineage_graph
 
     graph = lineage_graph(store, up_to_week=day)
     if not graph.nodes:

@@ -408,6 +408,7 @@ def _train_in(
 
     remaining = end_steps - int(model.num_timesteps)
     if remaining > 0:
+        # deliberately lazy: progress subclasses SB3's BaseCallback
         from autotest_lib.train.progress import ProgressCallback, progress_interval_s
 
         callbacks = [
