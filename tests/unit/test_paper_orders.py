@@ -23,7 +23,7 @@ from autotest_lib.kinds import ModelStatus, PickKind, Role
 from autotest_lib.paper import OrderSet, choose_model, prepare_orders, target_weights
 from autotest_lib.regime import current_regime
 from autotest_lib.registry import LineageStore
-from autotest_lib.train import TrainSpec, train
+from autotest_lib.train import TrainSpec, train, verify_bundle
 
 PRESET = load_preset("demo")
 WEEK = dt.date(2024, 9, 8)  # a Sunday: the last trading day before it is Friday 2024-09-06
@@ -65,7 +65,9 @@ def register(
     """A model of ``week`` with a bundle at ``bundle_uri`` and a validation evaluation (``score``, ``by_regime``,
     and the Sharpe of 1/N of its own tickers, ``own_1n``)."""
     store.upsert_model(model_id, role=Role.EXPLORER, created_week=week, tickers=list(TICKERS), hyperparameters={})
-    store.set_model_bundle(model_id, bundle_uri=str(bundle_uri), bundle_sha256="0" * 64, cumulative_timesteps=256, status=status)
+    manifest = Path(bundle_uri, "manifest.json")
+    sha256 = verify_bundle(bundle_uri).sha256 if manifest.is_file() else "0" * 64  # a pruned bundle has no hash to read
+    store.set_model_bundle(model_id, bundle_uri=str(bundle_uri), bundle_sha256=sha256, cumulative_timesteps=256, status=status)
     store.record_evaluation(
         model_id,
         week,
