@@ -206,14 +206,35 @@ def _cmd_improvement(args: argparse.Namespace) -> int:
 
 
 def _cmd_trend(args: argparse.Namespace) -> int:
+    """Week over week: the forward record first (orders marked over the following week, against 1/N of their own
+    tickers), then the best validation score per week, which moves with its window and so is no forward measure."""
     with open_store(args) as store:
+        ledger = store.paper_ledger()
         points = store.weekly_trend(args.window)
+    forward = []
+    cumulative = 1.0
+    for e in ledger:
+        excess = None if e.net_return is None or e.own_1n_return is None else e.net_return - e.own_1n_return
+        if e.net_return is not None:
+            cumulative *= 1.0 + e.net_return
+        forward.append(
+            {"week": e.week, "status": e.status, "model_id": e.model_id, "net_return": e.net_return, "own_1n_return": e.own_1n_return,
+             "excess_vs_own_1n": excess, "cumulative_net": cumulative - 1.0, "reason": e.reason}
+        )  # fmt: skip
 
     def render() -> str:
-        rows = [[p.week, p.model_id, p.best_score, p.change, p.n_models] for p in points]
-        return f"best {args.window} score per week\n" + format_table(["week", "best model", "score", "change", "models"], rows)
+        pct = lambda x: None if x is None else round(100 * x, 3)  # noqa: E731
+        rows = [[f["week"], f["status"], f["model_id"], pct(f["net_return"]), pct(f["own_1n_return"]), pct(f["excess_vs_own_1n"]),
+                 pct(f["cumulative_net"])] for f in forward]  # fmt: skip
+        top = "forward, week over week (net of costs, marked over the following week; `autotest paper` for the summary)\n"
+        top += format_table(["week", "status", "model", "net %", "own 1/N %", "excess %", "cum %"], rows)
+        if not forward:
+            top += "\n(no week marked yet: a week's orders are marked when the next week runs)"
+        trend = [[p.week, p.model_id, p.best_score, p.change, p.n_models] for p in points]
+        bottom = f"best {args.window} score per week (its window moves every week: not a forward measure)\n"
+        return top + "\n\n" + bottom + format_table(["week", "best model", "score", "change", "models"], trend)
 
-    return emit(args, points, render)
+    return emit(args, {"forward": forward, args.window: points}, render)
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -332,7 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("improvement", parents=[*reader, window], help="share of children beating their parent").set_defaults(
         func=_cmd_improvement
     )
-    sub.add_parser("trend", parents=[*reader, window], help="best score per week and its change").set_defaults(func=_cmd_trend)
+    sub.add_parser(
+        "trend", parents=[*reader, window], help="week over week: the forward record, then the best validation score"
+    ).set_defaults(func=_cmd_trend)
 
     trig = sub.add_parser("trigger", help="queue a run of the weekly DAG for a past week (right cutoff, unlike `airflow dags trigger -l`)")
     trig.add_argument("--week", required=True, metavar="DATE", help="the week's cutoff, a Sunday YYYY-MM-DD")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
 import json
 import os
 import subprocess
@@ -83,8 +85,10 @@ def test_lineage_champions_improvement_trend_models(db: str, capsys: pytest.Capt
     assert run(capsys, "improvement", "--db", db)[1].splitlines()[-1].split() == ["all", "1", "1", "1.0000"]
 
     trend = json.loads(run(capsys, "trend", "--json", "--db", db)[1])
-    assert [(p["model_id"], p["best_score"]) for p in trend] == [("e0", 0.8), ("r0", 0.9)]
-    assert "best validation score per week" in run(capsys, "trend", "--db", db)[1]
+    assert [(p["model_id"], p["best_score"]) for p in trend["validation"]] == [("e0", 0.8), ("r0", 0.9)]
+    assert trend["forward"] == []  # no week's orders marked in this registry
+    text = run(capsys, "trend", "--db", db)[1]
+    assert text.index("forward, week over week") < text.index("best validation score per week") and "no week marked yet" in text
 
     models = json.loads(run(capsys, "models", "--role", "explorer", "--json", "--db", db)[1])
     assert [m["model_id"] for m in models] == ["e0", "e1"]
@@ -133,3 +137,18 @@ def test_console_entry_point_runs_in_a_fresh_interpreter(db: str) -> None:
         [sys.executable, "-m", "autotest_lib.cli", "lineage", "ghost", "--db", db], capture_output=True, text=True, env=env, timeout=60
     )
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def test_trend_puts_the_forward_record_first_with_the_excess_over_own_1n(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'lineage.sqlite'}"
+    assert main(["db", "upgrade", "--db", url]) == 0
+    with LineageStore(url) as store:
+        store.upsert_paper_week(W1, status="marked", reason="champion", model_id="e0", net_return=0.02, own_1n_return=0.015)
+        store.upsert_paper_week(W2, status="gap", reason="no run for week 2024-09-08 (skipped)")
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(["trend", "--json", "--db", url]) == 0
+    forward = json.loads(buf.getvalue())["forward"]
+    assert [(f["week"], f["status"]) for f in forward] == [(W1.isoformat(), "marked"), (W2.isoformat(), "gap")]
+    assert forward[0]["excess_vs_own_1n"] == pytest.approx(0.005) and forward[0]["cumulative_net"] == pytest.approx(0.02)
+    assert forward[1]["net_return"] is None and forward[1]["cumulative_net"] == pytest.approx(0.02) and "skipped" in forward[1]["reason"]
