@@ -21,6 +21,8 @@ __all__ = [
     "DataError",
     "PermanentDataError",
     "TransientDataError",
+    "WeekError",
+    "WeekSkipped",
     "is_permanent",
     "redact",
 ]
@@ -63,11 +65,21 @@ class BundleError(AutotestError):
     """A model bundle is missing, incomplete or fails its sha256 check."""
 
 
+class WeekError(AutotestError):
+    """A week cannot run as asked (e.g. out of order after later weeks were selected); the message says why."""
+
+
+class WeekSkipped(AutotestError):
+    """The week's remaining steps must not run (its inputs failed, or nothing trained); not an error of its own:
+    the DAG skips the task and what follows it, leaving the one red task that caused it."""
+
+
 def is_permanent(exc: BaseException) -> bool:
     """Whether retrying the task that raised ``exc`` is pointless.
 
-    True for :class:`ConfigError` and every :class:`DataError` except :class:`TransientDataError`.
+    True for :class:`ConfigError`, every :class:`DataError` except :class:`TransientDataError`, a broken
+    :class:`BundleError` and a refused :class:`WeekError`.
     """
     if isinstance(exc, TransientDataError):
         return False
-    return isinstance(exc, (DataError, ConfigError))
+    return isinstance(exc, (DataError, ConfigError, BundleError, WeekError))

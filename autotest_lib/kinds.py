@@ -59,6 +59,8 @@ class EventKind(StrEnum):
     """A bundle removed from the archive."""
     PAPER_PICK = "paper_pick"
     """The model a week's orders use, the regime and the rule that picked it."""
+    SELECTION = "selection"
+    """A week's selection (champion, rollbacks, regime pick, archive), recorded once; a re-run replays it."""
     PBT_ROUND = "pbt_round"
     """A completed PBT round (round 0: a population's genesis)."""
     PBT_EXPLOIT = "pbt_exploit"

@@ -14,11 +14,29 @@ from __future__ import annotations
 
 from airflow.sdk import Param, TaskGroup, TriggerRule, dag, task
 
-from autotest_lib.dag_defaults import DEFAULT_ARGS, MODEL_ID_MAP_INDEX, START_DATE, TRAINING_POOL, preset_param, weekly_timetable
+from autotest_lib.dag_defaults import (
+    DEFAULT_ARGS,
+    MODEL_ID_MAP_INDEX,
+    START_DATE,
+    TRAINING_POOL,
+    check_param_keys,
+    fail_fast,
+    preset_param,
+    weekly_timetable,
+)
 
 MAX_ROUNDS = 8
 """Round groups unrolled at parse time: the most rounds one run can perform."""
 ROUND_TASKS = ("members", "train_member", "evaluate_round", "exploit_explore")
+
+PARAMS = {
+    "preset": preset_param(),
+    "seed": Param(None, type=["null", "integer"], minimum=0, description="Base seed (null = the preset's)."),
+    "rounds": Param(
+        None, type=["null", "integer"], minimum=1, maximum=MAX_ROUNDS, description="Rounds this run (null = pbt.rounds_per_run)."
+    ),
+    "population": Param("main", type="string", pattern="^[a-z0-9][a-z0-9_]{0,31}$", description="Population name (kept across weeks)."),
+}
 
 
 @dag(
@@ -31,14 +49,7 @@ ROUND_TASKS = ("members", "train_member", "evaluate_round", "exploit_explore")
     default_args=DEFAULT_ARGS,
     tags=["autotest", "rl", "pbt"],
     doc_md=__doc__,
-    params={
-        "preset": preset_param(),
-        "seed": Param(None, type=["null", "integer"], minimum=0, description="Base seed (null = the preset's)."),
-        "rounds": Param(
-            None, type=["null", "integer"], minimum=1, maximum=MAX_ROUNDS, description="Rounds this run (null = pbt.rounds_per_run)."
-        ),
-        "population": Param("main", type="string", pattern="^[a-z0-9][a-z0-9_]{0,31}$", description="Population name (kept across weeks)."),
-    },
+    params=PARAMS,
 )
 def autotest_pbt() -> None:
     @task
@@ -48,9 +59,11 @@ def autotest_pbt() -> None:
         return migrate()
 
     @task
+    @fail_fast
     def start_run(**context) -> dict:
         from autotest_lib.tasks import pbt
 
+        check_param_keys(context["params"], PARAMS)
         return pbt.start(context["params"], context.get("data_interval_end"), max_rounds=MAX_ROUNDS)
 
     @task

@@ -20,7 +20,7 @@ import pandas as pd
 from autotest_lib.config import run_preset
 from autotest_lib.curriculum import curriculum_slots, promotable
 from autotest_lib.data import load_prices
-from autotest_lib.errors import PermanentDataError
+from autotest_lib.errors import PermanentDataError, WeekError, WeekSkipped
 from autotest_lib.evaluate.metrics import deflated_sharpe_ratio
 from autotest_lib.paper import prepare_orders
 from autotest_lib.paper.ledger import update_ledger
@@ -32,6 +32,14 @@ from autotest_lib.runs import WeekContext, autotest_home, run_cutoff, week_windo
 from autotest_lib.runs.records import record_training, record_validation, universe_with_history
 from autotest_lib.runs.store import migrate, open_store
 from autotest_lib.train import train
+from autotest_lib.weekly.guards import (
+    TrainingOutcome,
+    check_week_order,
+    effective_steps,
+    later_selected_weeks,
+    needed_by_later_weeks,
+    training_outcome,
+)
 from autotest_lib.weekly.plan import WeekPlan, config_hash, model_id_for, plan_week
 from autotest_lib.weekly.select import select_week
 from autotest_lib.weekly.walltime import check_wall_time
@@ -52,6 +60,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+MAX_STALE_DAYS = 10
+"""The newest price before a cutoff may be this many days old (a long weekend plus a holiday week); older: refused."""
 WEEKLY_ROLES = (Role.EXPLORER, Role.REFINER, Role.CHAMPION)
 """The roles the weekly DAG trains, one mapped training task group each."""
 
@@ -59,12 +69,14 @@ WEEKLY_ROLES = (Role.EXPLORER, Role.REFINER, Role.CHAMPION)
 def start_week(params: dict[str, Any], data_interval_end: dt.datetime | None, *, today: dt.date | None = None) -> dict[str, Any]:
     """Fix the week: its cutoff is the run's data-interval end, never the clock (see
     :func:`~autotest_lib.runs.run_cutoff` for manual runs). The params are validated here by loading the
-    preset with them. Returns the :class:`~autotest_lib.runs.WeekContext` as XCom.
+    preset with them, and a ``timesteps_scale`` that leaves a role under one PPO rollout is refused
+    (:func:`~autotest_lib.weekly.guards.effective_steps`). Returns the :class:`~autotest_lib.runs.WeekContext` as XCom.
     """
     cutoff = run_cutoff(data_interval_end, today=today)
     preset_name = params.get("preset", "demo")
     tickers = tuple(params["tickers"]) if params.get("tickers") else None
     seed, scale = int(params.get("seed", 0)), float(params.get("timesteps_scale", 1.0))
+    steps = effective_steps(run_preset(preset_name, seed=seed, tickers=tickers), scale)
     preset = run_preset(preset_name, seed=seed, tickers=tickers, timesteps_scale=scale)
     week = WeekContext(
         cutoff=cutoff,
@@ -76,7 +88,9 @@ def start_week(params: dict[str, Any], data_interval_end: dt.datetime | None, *,
         tickers=tickers,
     )
     week.paths.run_dir.mkdir(parents=True, exist_ok=True)
-    log.info("week %s: preset %s, windows %s", cutoff, preset.name, week.windows.as_dict())
+    log.info("week %s: preset %s, source %s, windows %s", cutoff, preset.name, preset.data.source, week.windows.as_dict())
+    for line in steps:
+        log.info("training budget: %s", line)
     return week.to_xcom()
 
 
@@ -89,10 +103,11 @@ def ingest(week: dict[str, Any]) -> dict[str, Any]:
     frame = load_prices(tickers, cutoff=ctx.cutoff, start=preset.data.earliest, source=preset.data.source, fresh=True)
     last = frame["date"].max()
     stale = (ctx.cutoff - last.date()).days
-    if stale > 10:
+    if stale > MAX_STALE_DAYS:
         raise PermanentDataError(
-            f"the newest price before cutoff {ctx.cutoff} is {last.date()} ({stale} days old): the source "
-            f"{preset.data.source!r} has no recent data for this week; pick an earlier week or another data.source"
+            f"week {ctx.cutoff}: the newest price before the cutoff is {last.date()} ({stale} days old, over "
+            f"{MAX_STALE_DAYS}): source {preset.data.source!r} does not cover this week; run a week up to "
+            f"{last.date() + dt.timedelta(days=MAX_STALE_DAYS)} or another data source (AUTOTEST_DATA_SOURCE)"
         )
     firsts = frame.groupby("ticker")["date"].min()
     return {
@@ -121,13 +136,19 @@ def plan(week: dict[str, Any]) -> dict[str, list[str]]:
     """Plan the week, record it (week row + planned model rows), return model ids by role.
 
     A re-run of a week planned with the same config reuses the recorded plan: later weeks may have pruned
-    the bundles it was made from, and the week must end up as if it ran once.
+    the bundles it was made from, and the week must end up as if it ran once. A week already followed by
+    selected later weeks is replayed (nothing trains; its selection and orders stay as recorded) or refused
+    (:func:`~autotest_lib.weekly.guards.check_week_order`).
     """
     ctx = WeekContext.from_xcom(week)
     preset = ctx.load_preset()
     store = open_store()
     cutoff = ctx.cutoff
     digest = config_hash(preset)
+    replay = check_week_order(store, cutoff, digest)
+    if replay:
+        log.info("%s", replay)
+        return {str(role): [] for role in WEEKLY_ROLES} | {"notes": [replay]}
     existing = store.get_week(cutoff)
     if existing is not None and existing.config_hash == digest and existing.plan.get("specs"):
         week_plan = WeekPlan.from_json(existing.plan)
@@ -192,14 +213,29 @@ def candidates(week: dict[str, Any]) -> list[str]:
     """Models to backtest this week: the ones trained now, plus the parents of continued ones (so the
     rollback guard compares child and parent on the same window), plus last week's paper-traded model and
     champion (so the week they traded is measured: the regime-switching comparison of the report). Failed
-    trainings are left out."""
+    trainings are left out (marked ``failed``); when none of the plan trained, the week stops here
+    (:class:`~autotest_lib.errors.WeekSkipped`, week ``failed``): see :mod:`autotest_lib.weekly.guards`."""
     store = open_store()
     cutoff = WeekContext.from_xcom(week).cutoff
-    ids = _candidate_ids(store, cutoff)
-    planned_failed = [m.model_id for m in store.list_models(week=cutoff) if m.status in ModelStatus.untrained()]
-    for mid in planned_failed:
-        store.set_model_status(mid, ModelStatus.FAILED, "training did not finish this week")
-    return ids
+    outcome = _training_outcome(store, cutoff)
+    for mid in outcome.failed:
+        model = store.get_model(mid)
+        if model is not None and model.status != ModelStatus.FAILED:
+            store.set_model_status(mid, ModelStatus.FAILED, "training did not finish this week")
+    if not outcome.usable:
+        store.set_week_status(cutoff, WeekStatus.FAILED)
+        raise WeekSkipped(
+            f"week {cutoff}: {outcome.describe()}; no backtests, selection, pruning or orders this week "
+            "(clear the failed training tasks to retry them)"
+        )
+    log.info("week %s: %s", cutoff, outcome.describe())
+    return _candidate_ids(store, cutoff)
+
+
+def _training_outcome(store: LineageStore, cutoff: dt.date) -> TrainingOutcome:
+    planned = [s.model_id for s in _week_plan(store, cutoff).specs]
+    statuses = {m.model_id: str(m.status) for m in store.list_models(week=cutoff)}
+    return training_outcome(planned, statuses)
 
 
 def _candidate_ids(store: LineageStore, cutoff: dt.date) -> list[str]:
@@ -244,11 +280,31 @@ def backtest_one(week: dict[str, Any], model_id: str) -> dict[str, Any]:
 
 def select(week: dict[str, Any]) -> dict[str, Any]:
     """Deflate Sharpe across the week's trials, then rollback guard, champion rule, regime pick, archive
-    (keeping the curriculum models next week promotes)."""
+    (keeping the curriculum models next week promotes and whatever later weeks use).
+
+    Recorded once as a ``selection`` event: a re-run replays it once the week was complete or later weeks
+    were selected. A partial week (a training or a backtest failed) selects without pruning the archive, and
+    is selected again when re-run; see :mod:`autotest_lib.weekly.guards`.
+    """
     ctx = WeekContext.from_xcom(week)
     preset = ctx.load_preset()
     store = open_store()
     cutoff = ctx.cutoff
+    recorded = store.events(kind=EventKind.SELECTION, week=cutoff)
+    later = later_selected_weeks(store, cutoff)
+    if recorded and (later or recorded[0].payload.get("complete")):
+        log.info("week %s was selected before (%s): keeping that selection", cutoff, "later weeks followed" if later else "complete")
+        return dict(recorded[0].payload)
+    if later:  # selected before selection events were recorded (plan refuses a week never selected)
+        if not ctx.paths.selection.is_file():
+            raise WeekError(f"week {cutoff}: later weeks were selected but this week's selection is not recorded; re-run weeks in order")
+        return dict(json.loads(ctx.paths.selection.read_text()))
+    evaluated = {e.model_id for e in store.evaluations(week=cutoff, window="validation")}
+    if not evaluated:
+        raise WeekSkipped(f"week {cutoff}: no model was measured (every backtest failed); no selection, pruning or orders")
+    outcome = _training_outcome(store, cutoff)
+    unmeasured = sorted(set(_candidate_ids(store, cutoff)) - evaluated)
+    complete = outcome.complete and not unmeasured
     _deflate(store, ctx)
     regime = current_regime(cutoff, preset.regimes, benchmark=preset.data.benchmark, source=preset.data.source)
     promotions = promotable(store, cutoff, preset)[: curriculum_slots(preset)]
@@ -263,11 +319,18 @@ def select(week: dict[str, Any]) -> dict[str, Any]:
         home=ctx.home,
         regime=regime.regime,
         min_evidence_days=preset.regimes.min_evidence_days,
-        also_keep=[p.model_id for p in promotions],
+        also_keep=[*(p.model_id for p in promotions), *sorted(needed_by_later_weeks(store, cutoff))],
         beat_own_1n=preset.champion_must_beat_own_1n,
+        prune=complete,
     )
     out["regime"] = regime.as_dict()
     out["promotable"] = [{"model_id": p.model_id, "stage": p.stage, "reason": p.check.reason} for p in promotions]
+    out["complete"] = complete
+    out["training"] = outcome.describe()
+    out["unmeasured"] = unmeasured
+    if not complete:
+        log.warning("week %s is partial (%s; unmeasured: %s): selected without pruning the archive", cutoff, outcome.describe(), unmeasured)
+    store.record_event(cutoff, EventKind.SELECTION, payload=out)
     ctx.paths.selection.write_text(json.dumps(out, indent=2))
     return out
 
@@ -310,10 +373,18 @@ def _deflate(store: LineageStore, ctx: WeekContext) -> None:
 
 def paper_trades(week: dict[str, Any]) -> dict[str, Any]:
     """Orders for the coming week from the model the regime rule picks (else the champion), as CSV and JSON in
-    the week's folder; a ``paper_pick`` event records the model, the regime and the rule."""
+    the week's folder; a ``paper_pick`` event records the model, the regime, the rule and the selection they
+    follow. A re-run after the same selection keeps the orders written the first time."""
     ctx = WeekContext.from_xcom(week)
     store = open_store()
     preset = ctx.load_preset()
+    selection = _selection_digest(store, ctx.cutoff)
+    recorded = ctx.paths.orders / "orders.json"
+    picks = [e for e in store.events(kind=EventKind.PAPER_PICK, week=ctx.cutoff) if selection and e.payload.get("selection") == selection]
+    if picks and recorded.is_file():
+        first = json.loads(recorded.read_text())
+        log.info("week %s: orders were written after this same selection; keeping them (%s)", ctx.cutoff, first["model_id"])
+        return {k: first[k] for k in ("model_id", "regime", "rule")} | {"csv": str(recorded.with_name("orders.csv")), "json": str(recorded)}
     orders = prepare_orders(
         store,
         ctx.cutoff,
@@ -327,7 +398,13 @@ def paper_trades(week: dict[str, Any]) -> dict[str, Any]:
         ctx.cutoff,
         EventKind.PAPER_PICK,
         model_id=orders.model_id,
-        payload={"regime": orders.regime, "rule": orders.rule, "kind": str(orders.kind), "champion_id": orders.champion_id},
+        payload={
+            "regime": orders.regime,
+            "rule": orders.rule,
+            "kind": str(orders.kind),
+            "champion_id": orders.champion_id,
+            "selection": selection,
+        },
     )
     return {
         "model_id": orders.model_id,
@@ -336,6 +413,16 @@ def paper_trades(week: dict[str, Any]) -> dict[str, Any]:
         "csv": str(orders.csv_path),
         "json": str(orders.json_path),
     }
+
+
+def _selection_digest(store: LineageStore, cutoff: dt.date) -> str | None:
+    """A digest of the week's recorded selection: orders follow one selection."""
+    import hashlib
+
+    recorded = store.events(kind=EventKind.SELECTION, week=cutoff)
+    if not recorded:
+        return None
+    return hashlib.sha256(json.dumps(recorded[0].payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def report(week: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:

@@ -22,7 +22,8 @@ no incumbent, the best model becomes champion by the rule ``initial``.
 refine (the best ``refiners.count`` others), those of next week's other elite champion slots, the regime pick,
 and ``also_keep`` (the curriculum models next week will promote) keep their bundles in
 ``<home>/archive/<model_id>``. Every other model of this or earlier weeks is ``retired``: its lineage rows
-stay, its bundle folders are deleted, and an ``archive_prune`` event records it.
+stay, its bundle folders are deleted, and an ``archive_prune`` event records it. A partial week (``prune=False``,
+see :mod:`autotest_lib.weekly.guards`) archives its keepers but retires and deletes nothing.
 """
 
 from __future__ import annotations
@@ -151,6 +152,7 @@ def select_week(
     min_evidence_days: int = 20,
     also_keep: Iterable[str] = (),
     beat_own_1n: bool = False,
+    prune: bool = True,
 ) -> dict[str, Any]:
     """Apply rollback guard, champion rule, regime pick and archive policy for ``week`` to the registry.
 
@@ -169,6 +171,7 @@ def select_week(
     :param min_evidence_days: days of that regime a model needs to be picked for it.
     :param also_keep: more model ids whose bundles must survive (e.g. curriculum promotions of next week).
     :param beat_own_1n: a challenger must also beat 1/N of its own tickers on the validation window.
+    :param prune: retire the models outside the keep list and delete their bundles; False for a partial week.
     """
     evals = {e.model_id: e for e in store.evaluations(week=week, window="validation")}
     models = {m.model_id: m for m in store.list_models(week=week)}
@@ -214,7 +217,7 @@ def select_week(
 
         extra += [slot.model_id for slot in champion_lineup(store, week + dt.timedelta(days=1), next_champions)]
     archived, retired = _apply_archive(
-        store, week, evals, rolled, decision.model_id if decision else None, keep_top_n, next_refiners, home, extra
+        store, week, evals, rolled, decision.model_id if decision else None, keep_top_n, next_refiners, home, extra, prune
     )
     return {
         "week": week.isoformat(),
@@ -238,6 +241,7 @@ def _apply_archive(
     next_refiners: int,
     home: Path,
     extra: Iterable[str] = (),
+    prune: bool = True,
 ) -> tuple[list[str], list[str]]:
     eligible = [
         mid for mid, e in evals.items() if mid not in rolled and _finite(e.score) and store.require_model(mid).status != ModelStatus.RETIRED
@@ -265,7 +269,9 @@ def _apply_archive(
             store.set_model_bundle(
                 mid, bundle_uri=uri, bundle_sha256=m.bundle_sha256, cumulative_timesteps=m.cumulative_timesteps, status=ModelStatus.ARCHIVED
             )
-    retired = []
+    retired: list[str] = []
+    if not prune:
+        return keep_ids, retired
     for m in store.list_models():
         if m.model_id in keep_ids or m.status in (ModelStatus.RETIRED, ModelStatus.PLANNED) or not m.bundle_uri:
             continue

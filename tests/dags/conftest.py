@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -46,14 +47,34 @@ class AirflowHarness:
         ``airflow dags test`` exits 0 even when tasks fail, and a run whose leaves ran ``all_done`` can still end
         ``success``, so both the run's final state and every task's last state are read from its log.
         """
-        proc = self.airflow("dags", "test", dag_id, f"{week.isoformat()}T02:00:00+00:00", "-c", json.dumps(conf))
-        out = proc.stdout
-        assert proc.returncode == 0, f"dags test {dag_id} {week} failed:\n{out[-4000:]}\n{proc.stderr[-4000:]}"
-        finished = next((line for line in out.splitlines() if "DagRun Finished" in line), "")
-        assert "state=success" in finished, out[-3000:]
+        out, state = self.dags_run(dag_id, week, conf)
+        assert state == "success", out[-3000:]
         failed = [line for line in out.splitlines() if "new_state=failed" in line]
         assert not failed, "\n".join(failed[:10])
         return out
+
+    def dags_run(self, dag_id: str, week: dt.date, conf: dict) -> tuple[str, str]:
+        """Run one week of ``dag_id`` in-process, whatever its outcome: its log and the run's final state.
+
+        ``airflow dags test`` exits 1 when the run failed, 0 otherwise (even with failed tasks).
+        """
+        proc = self.airflow("dags", "test", dag_id, f"{week.isoformat()}T02:00:00+00:00", "-c", json.dumps(conf))
+        out = proc.stdout
+        finished = next((line for line in out.splitlines() if "DagRun Finished" in line), "")
+        match = re.search(r"state=(\w+), run_type", finished)
+        assert match, f"dags test {dag_id} {week} did not finish a run:\n{out[-4000:]}\n{proc.stderr[-4000:]}"
+        assert proc.returncode == (1 if match.group(1) == "failed" else 0), proc.stderr[-3000:]
+        return out, match.group(1)
+
+    def task_states(self, dag_id: str, out: str) -> dict[str, list[str]]:
+        """Every task's final states (one per map index) in the run whose ``dags test`` log is ``out``."""
+        run_id = re.search(r"DagRun Finished: .*?run_id=([^,]+),", out).group(1)
+        proc = self.airflow("tasks", "states-for-dag-run", dag_id, run_id, "-o", "json")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        states: dict[str, list[str]] = {}
+        for row in json.loads(proc.stdout):
+            states.setdefault(row["task_id"], []).append(row["state"])
+        return states
 
 
 @pytest.fixture(scope="module")

@@ -72,12 +72,19 @@ def test_weekly_dag_shape(dagbag) -> None:
         assert task.pool == "autotest_training"
         assert task.retries >= 1
     assert all(dag.get_task(t).retries >= 1 for t in ids)
-    assert dag.get_task("select_models").trigger_rule == "all_done"
     assert set(dag.params.keys()) >= {"preset", "timesteps_scale", "tickers", "seed"}
     # ordering: nothing trains before the plan, nothing selects before the backtests
     assert "explorer_ids" in dag.get_task("train_explorer").upstream_task_ids
-    assert "backtest_model" in dag.get_task("select_models").upstream_task_ids
-    assert "ingest_prices" in dag.get_task("mark_paper_ledger").upstream_task_ids
+    assert "backtest_model" in dag.get_task("backtests_done").upstream_task_ids
+    # a partial week goes on (the gates wait for every training / backtest whatever its state), but nothing that
+    # selects, prunes or trades runs unless the prices, the plan and the candidates succeeded (issue 15 item 2)
+    assert dag.get_task("trainings_done").trigger_rule == dag.get_task("backtests_done").trigger_rule == "all_done"
+    assert {"trainings_done", "plan_week"} <= dag.get_task("collect_candidates").upstream_task_ids
+    assert {"backtests_done", "collect_candidates"} <= dag.get_task("select_models").upstream_task_ids
+    for tid in ("collect_candidates", "select_models", "prepare_paper_trades", "write_report", "mark_paper_ledger"):
+        assert dag.get_task(tid).trigger_rule == "all_success", tid
+    # the ledger marks earlier weeks with the ingested prices: it needs them, and nothing of this week's plan
+    assert dag.get_task("mark_paper_ledger").upstream_task_ids == {"start_week", "ingest_prices"}
 
 
 def test_bad_params_fail_at_trigger_time(dagbag) -> None:
@@ -86,7 +93,18 @@ def test_bad_params_fail_at_trigger_time(dagbag) -> None:
     from airflow.sdk.exceptions import ParamValidationError
 
     dag = dagbag.dags["autotest_weekly"]
-    for key, value in (("preset", "huge"), ("timesteps_scale", 0), ("seed", -1), ("tickers", ["not a ticker"])):
+    bad = (
+        ("preset", "huge"),
+        ("timesteps_scale", 0),
+        ("timesteps_scale", 1e-9),
+        ("timesteps_scale", 101),
+        ("seed", -1),
+        ("seed", 2**40),
+        ("tickers", ["not a ticker"]),
+        ("tickers", []),
+        ("tickers", ["AAPL", "AAPL"]),
+    )
+    for key, value in bad:
         params = copy.deepcopy(dag.params)
         with pytest.raises(ParamValidationError, match=key):
             params[key] = value
@@ -115,3 +133,54 @@ def test_weekly_dag_has_the_training_deadline_and_names_mapped_tasks_by_model(da
     monkeypatch.setenv("AUTOTEST_TRAINING_WINDOW_H", "eight")
     with pytest.raises(ValueError, match=r"AUTOTEST_TRAINING_WINDOW_H='eight' is not a number in \(0, 168\]"):
         training_deadline()
+
+
+def test_trigger_form_carries_each_bound_in_its_field(dagbag) -> None:
+    """Issue 14 item 4: the bounds are in each param's JSON schema (what the trigger form renders and checks
+    next to the field), not only in a task: min/max on numbers, a pattern and min/unique items on tickers."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    def plain(value):  # the serialized form wraps each dict as {"__var": ..., "__type": "dict"}
+        if isinstance(value, dict):
+            return plain(value["__var"]) if "__var" in value else {k: plain(v) for k, v in value.items()}
+        return value
+
+    params = DagSerialization.to_dict(dagbag.dags["autotest_weekly"])["dag"]["params"]
+    schema = {name: plain(p["schema"]) for name, p in params}  # as stored for the api-server and its form
+    assert schema["timesteps_scale"]["minimum"] == 0.001 and schema["timesteps_scale"]["maximum"] == 100
+    assert schema["seed"]["minimum"] == 0 and schema["seed"]["maximum"] == 2**31 - 1
+    assert schema["tickers"]["items"]["pattern"].startswith("^[A-Z")
+    assert schema["tickers"]["minItems"] == 1 and schema["tickers"]["uniqueItems"] is True
+    assert "demo" in schema["preset"]["enum"]
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "message"),
+    [
+        ("AUTOTEST_PRESET", "huge", "AUTOTEST_PRESET='huge' is not a preset; allowed: aggressive, demo, phase1, recommended"),
+        ("AUTOTEST_DATA_SOURCE", "csv", "AUTOTEST_DATA_SOURCE='csv' is not a data source; allowed: bundled, yfinance, a JSON"),
+        ("AUTOTEST_UNIVERSE", "AAPL,not one", "AUTOTEST_UNIVERSE='AAPL,not one': ['not one'] are not ticker symbols"),
+        ("AUTOTEST_UNIVERSE", "AAPL,KO,AAPL", "lists ['AAPL'] more than once"),
+    ],
+)
+def test_a_bad_deployment_value_fails_the_import_naming_it(tmp_path, var: str, value: str, message: str) -> None:
+    """Issue 10 item 3: scheduled runs take their preset, source and universe from the deployment's environment;
+    a bad value is an import error that names the variable and the allowed values, so no run starts."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOTEST_")} | {var: value, "AIRFLOW_HOME": str(tmp_path)}
+    code = "from airflow.dag_processing.dagbag import DagBag; b = DagBag(dag_folder=%r); print('DAGS', sorted(b.dags), b.import_errors)"
+    out = subprocess.run([sys.executable, "-c", code % str(DAGS)], env=env, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    dags = next(line for line in out.stdout.splitlines() if line.startswith("DAGS "))
+    assert "autotest_weekly" not in dags and message in out.stdout, out.stdout[-2000:]
+
+
+def test_deployment_values_become_the_runs_defaults(tmp_path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOTEST_")}
+    env |= {"AUTOTEST_PRESET": "recommended", "AUTOTEST_DATA_SOURCE": "yfinance", "AUTOTEST_UNIVERSE": "AAPL, KO"}
+    env["AIRFLOW_HOME"] = str(tmp_path)
+    code = (
+        "from airflow.dag_processing.dagbag import DagBag; b = DagBag(dag_folder=%r); p = b.dags['autotest_weekly'].params; "
+        "print(p['preset'], p['tickers'], b.dags['autotest_pbt'].params['preset'])"
+    )
+    out = subprocess.run([sys.executable, "-c", code % str(DAGS)], env=env, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "recommended ['AAPL', 'KO'] recommended", out.stdout + out.stderr[-2000:]

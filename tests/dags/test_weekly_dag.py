@@ -16,8 +16,27 @@ ROOT = Path(__file__).resolve().parents[2]
 WEEKS = [dt.date(2024, 8, 25), dt.date(2024, 9, 1), dt.date(2024, 9, 8)]
 
 
-def _run_week(harness, week: dt.date) -> None:
-    harness.dags_test("autotest_weekly", week, {"preset": "demo"})
+def _run_week(harness, week: dt.date) -> str:
+    return harness.dags_test("autotest_weekly", week, {"preset": "demo"})
+
+
+def _registry(store) -> tuple:
+    """Every row a week can write: models, runs, evaluations, champions, events (promotions, picks, prunes...),
+    the paper ledger."""
+    return (
+        sorted((m.model_id, m.status, m.cumulative_timesteps, m.generation, m.stage, m.bundle_uri) for m in store.list_models()),
+        len(store.training_runs()),
+        sorted((e.model_id, e.week, e.score, e.metrics.get("dsr")) for e in store.evaluations()),
+        [(c.week, c.model_id, c.rule) for c in store.champion_history()],
+        [(e.week, e.kind, e.model_id, e.payload.get("to_stage"), e.payload.get("regime")) for e in store.events()],
+        [(e.week, e.status, e.model_id, e.net_return, e.reason) for e in store.paper_ledger()],
+    )
+
+
+def _files(home: Path) -> dict[str, int]:
+    """The archive and every week's orders and selection, file by file (size), bundles included."""
+    paths = [*(home / "archive").rglob("*"), *(home / "runs").glob("*/orders/*"), *(home / "runs").glob("*/selection.json")]
+    return {str(p.relative_to(home)): p.stat().st_size for p in paths if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -172,21 +191,10 @@ def test_orders_name_the_regime_and_the_rule(pipeline) -> None:
 
 
 def test_rerunning_a_week_leaves_the_registry_as_if_it_ran_once(pipeline) -> None:
-    store = pipeline["store"]
-
-    def snapshot():
-        return (
-            sorted((m.model_id, m.status, m.cumulative_timesteps, m.generation) for m in store.list_models()),
-            len(store.training_runs()),
-            len(store.evaluations()),
-            [(c.week, c.model_id) for c in store.champion_history()],
-            [(e.week, e.kind, e.model_id, e.payload.get("to_stage"), e.payload.get("regime")) for e in store.events()],
-            sorted((m.model_id, m.stage) for m in store.list_models()),
-        )
-
-    before = snapshot()
+    store, home = pipeline["store"], pipeline["home"]
+    before = _registry(store), _files(home)
     _run_week(pipeline["harness"], WEEKS[2])
-    assert snapshot() == before
+    assert (_registry(store), _files(home)) == before
 
 
 def test_each_week_marks_the_previous_weeks_orders(pipeline) -> None:
@@ -201,3 +209,70 @@ def test_each_week_marks_the_previous_weeks_orders(pipeline) -> None:
         assert entry.net_return == pytest.approx(entry.gross_return - 10e-4 * entry.turnover)
     html = (home / "runs" / WEEKS[2].isoformat() / "report" / "index.html").read_text()
     assert 'id="forward"' in html and "beat own 1/N" in html
+
+
+def test_rerunning_an_earlier_week_after_later_ones_replays_it(pipeline) -> None:
+    """Issue 15 item 6: week 1 re-run after weeks 2 and 3 keeps its rows, its one paper pick and its orders."""
+    store, home = pipeline["store"], pipeline["home"]
+    orders = (home / "runs" / WEEKS[0].isoformat() / "orders" / "orders.csv").read_text()
+    before = _registry(store), _files(home)
+    out = _run_week(pipeline["harness"], WEEKS[0])
+    assert "replays its recorded selection and orders" in out and "keeping that selection" in out
+    assert (_registry(store), _files(home)) == before
+    assert (home / "runs" / WEEKS[0].isoformat() / "orders" / "orders.csv").read_text() == orders
+    assert len(store.events(kind="paper_pick", week=WEEKS[0])) == 1
+    assert [e.week for e in store.events(kind="selection")] == WEEKS
+
+
+BAD_WEEK = dt.date(2024, 9, 15)
+
+
+def test_a_failed_week_prunes_nothing_and_writes_no_champion_or_orders(pipeline) -> None:
+    """Issue 15 item 2's repro: after three demo weeks, 09-15 with an unknown ticker fails in ingest_prices,
+    once (a permanent error: no retries), and leaves the archive, champion, curriculum and orders untouched."""
+    harness, store, home = pipeline["harness"], pipeline["store"], pipeline["home"]
+    before = _registry(store), _files(home)
+    tickers = ["AAPL", "MSFT", "JPM", "KO", "WMT", "ZZZZ"]
+    out, state = harness.dags_run("autotest_weekly", BAD_WEEK, {"preset": "demo", "tickers": tickers})
+    assert state == "failed"
+    assert (_registry(store), _files(home)) == before
+    assert store.get_week(BAD_WEEK) is None and not (home / "runs" / BAD_WEEK.isoformat() / "orders").exists()
+    states = harness.task_states("autotest_weekly", out)
+    assert [t for t, s in states.items() if "failed" in s] == ["ingest_prices"]  # one cause, one red task
+    assert "up_for_retry" not in out and "unknown ticker(s) ['ZZZZ']" in out and "permanent: not retried" in out
+    for task in ("plan_week", "collect_candidates", "select_models", "prepare_paper_trades", "write_report"):
+        assert states[task] == ["upstream_failed"], (task, states[task])
+    assert states["trainings_done"] == states["backtests_done"] == ["skipped"]
+    assert states["mark_paper_ledger"] == ["upstream_failed"]  # no prices this week: last week stays unmarked
+
+
+def test_the_week_after_a_failed_one_plans_as_if_it_never_ran(pipeline) -> None:
+    """The next good run of 09-15 still refines two models and promotes the curriculum model (the failed run
+    had cost one refiner and the promotion), and prunes only as a complete week does."""
+    store = pipeline["store"]
+    _run_week(pipeline["harness"], BAD_WEEK)
+    models = store.list_models(week=BAD_WEEK)
+    assert len([m for m in models if m.role == "refiner"]) == 2 and len([m for m in models if m.role == "champion"]) == 1
+    assert [e.payload["to_stage"] for e in store.events(kind="promotion", week=BAD_WEEK)] == [4]
+    selection = store.events(kind="selection", week=BAD_WEEK)[0].payload
+    assert selection["complete"] and selection["training"] == "all 6 planned trainings finished"
+    # its prices mark the last good week's orders, which the failed run had left unmarked
+    assert [(e.week, e.status) for e in store.paper_ledger()] == [(w, "marked") for w in WEEKS]
+
+
+def test_what_the_form_cannot_check_fails_one_task_once_and_changes_nothing(pipeline) -> None:
+    """Issue 15 item 5 and issue 10 items 3-4: an unknown param key fails start_week; a week the data does not
+    cover (the bundled prices end 2024-09-12) fails ingest_prices: each once, fast, one red task, no writes."""
+    harness, store, home = pipeline["harness"], pipeline["store"], pipeline["home"]
+    before = _registry(store), _files(home)
+    cases = (
+        (dt.date(2024, 9, 22), {"preset": "demo", "timestep_scale": 0.5}, "start_week", "(did you mean 'timesteps_scale'?)"),
+        (dt.date(2024, 10, 6), {"preset": "demo"}, "ingest_prices", "(24 days old, over 10): source 'bundled' does not cover this week"),
+    )
+    for week, conf, task, message in cases:
+        out, state = harness.dags_run("autotest_weekly", week, conf)
+        states = harness.task_states("autotest_weekly", out)
+        assert state == "failed" and [t for t, s in states.items() if "failed" in s] == [task], states
+        assert message in out and "up_for_retry" not in out
+        assert states["write_report"] == ["upstream_failed"] and store.get_week(week) is None
+    assert (_registry(store), _files(home)) == before

@@ -82,16 +82,6 @@ def test_champion_rule_option_own_1n() -> None:
     assert champion_decision(("a", 1.0), [("a", 1.0, 0.9), ("b", 2.0, 0.9)], min_dsr=0.5).model_id == "b"  # option off
 
 
-@pytest.fixture
-def sqlite_store(tmp_path):
-    from autotest_lib.registry import LineageStore, upgrade
-
-    url = f"sqlite:///{tmp_path / 'lineage.sqlite'}"
-    upgrade(url)
-    with LineageStore(url) as store:
-        yield store
-
-
 def test_first_week_plans_explorers_only_and_says_so(sqlite_store) -> None:
     week = dt.date(2024, 9, 8)
     plan = plan_week(week, REC, sqlite_store)
