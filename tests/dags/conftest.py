@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -67,13 +68,16 @@ class AirflowHarness:
         return out, match.group(1)
 
     def task_states(self, dag_id: str, out: str) -> dict[str, list[str]]:
-        """Every task's final states (one per map index) in the run whose ``dags test`` log is ``out``."""
+        """Every task's final states (one per map index) in the run whose ``dags test`` log is ``out``, read from
+        this home's SQLite metadata DB (the CLI would cost an Airflow start per call)."""
         run_id = re.search(r"DagRun Finished: .*?run_id=([^,]+),", out).group(1)
-        proc = self.airflow("tasks", "states-for-dag-run", dag_id, run_id, "-o", "json")
-        assert proc.returncode == 0, proc.stderr[-3000:]
+        with sqlite3.connect(self.home / "airflow" / "airflow.db") as db:
+            rows = db.execute(
+                "SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = ? ORDER BY task_id, map_index", (dag_id, run_id)
+            ).fetchall()
         states: dict[str, list[str]] = {}
-        for row in json.loads(proc.stdout):
-            states.setdefault(row["task_id"], []).append(row["state"])
+        for task_id, state in rows:
+            states.setdefault(task_id, []).append(state)
         return states
 
 

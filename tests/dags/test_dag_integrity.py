@@ -48,6 +48,8 @@ def test_weekly_dag_shape(dagbag) -> None:
     dag = dagbag.dags["autotest_weekly"]
     assert set(dag.tags) >= {"autotest", "weekly"}
     assert dag.max_active_runs == 1 and dag.catchup is False
+    # a run dated before start_date would create no task and "succeed": the start is the bundled prices' first week
+    assert dag.start_date.date().isoformat() <= "2005-01-03"
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
     assert dag.timetable.summary == "0 2 * * 0"
     ids = set(dag.task_ids)
