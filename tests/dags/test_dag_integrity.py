@@ -159,7 +159,11 @@ def test_trigger_form_carries_each_bound_in_its_field(dagbag) -> None:
 @pytest.mark.parametrize(
     ("var", "value", "message"),
     [
-        ("AUTOTEST_PRESET", "huge", "AUTOTEST_PRESET='huge' is not a preset; allowed: aggressive, demo, phase1, recommended"),
+        (
+            "AUTOTEST_PRESET",
+            "huge",
+            "AUTOTEST_PRESET='huge' is not a preset; allowed: aggressive, conservative, demo, pbt, phase1, recomm",
+        ),
         ("AUTOTEST_DATA_SOURCE", "csv", "AUTOTEST_DATA_SOURCE='csv' is not a data source; allowed: bundled, yfinance, a JSON"),
         ("AUTOTEST_UNIVERSE", "AAPL,not one", "AUTOTEST_UNIVERSE='AAPL,not one': ['not one'] are not ticker symbols"),
         ("AUTOTEST_UNIVERSE", "AAPL,KO,AAPL", "lists ['AAPL'] more than once"),
