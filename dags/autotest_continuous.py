@@ -9,6 +9,11 @@ earlier one so that ``airflow dags test`` does not wait days). ``schedule`` (par
 which stays the default. Every stage reads the week dict, so all of them use only prices before the cutoff.
 
 Thin by design: every task calls one function of ``autotest_lib.tasks.weekly``.
+
+A bad week does no harm, as in ``autotest_weekly``: a failed training does not stop the next stage, but the
+candidates need the plan and the selection needs the candidates, so when the prices or the plan fail nothing is
+backtested, selected, pruned or traded. Unknown params are refused by ``start_week``; a permanent error fails
+its task once, without retries (``dag_defaults.fail_fast``).
 """
 
 from __future__ import annotations
@@ -16,11 +21,28 @@ from __future__ import annotations
 from typing import Any
 
 from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, TriggerRule, dag, task
+from airflow.sdk.exceptions import AirflowSkipException
 
-from autotest_lib.dag_defaults import DEFAULT_ARGS, START_DATE, TRAINING_POOL, week_params, weekly_timetable
+from autotest_lib.dag_defaults import (
+    DEFAULT_ARGS,
+    START_DATE,
+    TRAINING_POOL,
+    check_param_keys,
+    fail_fast,
+    week_params,
+    weekly_timetable,
+)
 
 STAGE_TIME = "{{{{ ti.xcom_pull(task_ids='start_week')['stages']['{stage}'] }}}}"
+
+PARAMS = {
+    **week_params(),
+    "schedule": Param(
+        None, type=["null", "string"], enum=[None, "sunday", "continuous"], description="sunday | continuous (null = the preset's)."
+    ),
+    "anchor": Param(None, type=["null", "string"], description="ISO datetime the stage offsets count from (null = the cutoff, 02:00 UTC)."),
+}
 
 
 @dag(
@@ -33,26 +55,21 @@ STAGE_TIME = "{{{{ ti.xcom_pull(task_ids='start_week')['stages']['{stage}'] }}}}
     default_args=DEFAULT_ARGS,
     tags=["autotest", "rl", "weekly", "continuous"],
     doc_md=__doc__,
-    params={
-        **week_params(),
-        "schedule": Param(
-            None, type=["null", "string"], enum=[None, "sunday", "continuous"], description="sunday | continuous (null = the preset's)."
-        ),
-        "anchor": Param(
-            None, type=["null", "string"], description="ISO datetime the stage offsets count from (null = the cutoff, 02:00 UTC)."
-        ),
-    },
+    params=PARAMS,
 )
 def autotest_continuous() -> None:
     @task
+    @fail_fast
     def start_week(**context) -> dict:
-        """Fix the week (cutoff = data-interval end) and the start time of each stage."""
+        """Fix the week (cutoff = data-interval end) and the start time of each stage; nothing runs on bad params."""
         from autotest_lib.tasks import weekly
         from autotest_lib.weekly.continuous import with_stage_times
 
+        check_param_keys(context["params"], PARAMS)
         return with_stage_times(weekly.start_week(context["params"], context.get("data_interval_end")), context["params"])
 
     @task
+    @fail_fast
     def step(name: str, week: Any) -> dict | list:
         """One whole-week step of ``autotest_lib.tasks.weekly`` (``migrate`` takes no week)."""
         from autotest_lib.runs.store import migrate
@@ -61,6 +78,7 @@ def autotest_continuous() -> None:
         return migrate() if name == "migrate" else getattr(weekly, name)(week)
 
     @task
+    @fail_fast
     def per_model(name: str, week: Any, model_id: str) -> dict:
         """One model's step of ``autotest_lib.tasks.weekly`` (``train_one``, ``backtest_one``)."""
         from autotest_lib.tasks import weekly
@@ -70,6 +88,13 @@ def autotest_continuous() -> None:
     @task
     def ids_of(plan: Any, role: str) -> list[str]:
         return plan[role]
+
+    @task(trigger_rule=TriggerRule.ALL_DONE)
+    def backtests_done(candidates: Any) -> None:
+        """Waits for every backtest, whatever its state (a failed one rolls its model back). Its downstream also
+        needs the candidates: when they were not collected, nothing is selected, pruned or traded."""
+        if candidates is None:
+            raise AirflowSkipException("no candidates were collected this week: nothing was backtested")
 
     def wait(stage: str) -> DateTimeSensorAsync:
         # all_done: a failed training does not stop the next stage, as in the Sunday batch
@@ -86,11 +111,14 @@ def autotest_continuous() -> None:
         trained = train.partial(name="train_one", week=week).expand(model_id=ids)
         previous >> wait(stage) >> trained
         previous = trained
-    candidates = step.override(task_id="collect_candidates", trigger_rule="all_done")("candidates", week)
+    # the backtest wait goes on after failed trainings (all_done); the candidates also need the plan itself
+    candidates = step.override(task_id="collect_candidates")("candidates", week)
     previous >> wait("backtests") >> candidates
+    plan >> candidates
     backtests = per_model.override(task_id="backtest_model").partial(name="backtest_one", week=week).expand(model_id=candidates)
-    selection = step.override(task_id="select_models", trigger_rule="all_done")("select", week)
-    backtests >> selection
+    selection = step.override(task_id="select_models")("select", week)
+    backtests >> backtests_done(candidates) >> selection
+    candidates >> selection
     orders = step.override(task_id="prepare_paper_trades")("paper_trades", week)
     selection >> wait("paper") >> orders
     orders >> step.override(task_id="write_report")("report", week)

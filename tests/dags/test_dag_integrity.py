@@ -89,6 +89,18 @@ def test_weekly_dag_shape(dagbag) -> None:
     assert dag.get_task("mark_paper_ledger").upstream_task_ids == {"start_week", "ingest_prices"}
 
 
+def test_continuous_dag_selects_and_trades_only_on_sound_inputs(dagbag) -> None:
+    """The continuous week follows the same rule: its waits go on after failed trainings, but the candidates need
+    the plan and the selection needs the candidates (a failed ingest or plan selects, prunes and trades nothing)."""
+    dag = dagbag.dags["autotest_continuous"]
+    assert {"wait_backtests", "plan_week"} <= dag.get_task("collect_candidates").upstream_task_ids
+    assert {"backtests_done", "collect_candidates"} <= dag.get_task("select_models").upstream_task_ids
+    assert "backtest_model" in dag.get_task("backtests_done").upstream_task_ids
+    assert dag.get_task("backtests_done").trigger_rule == dag.get_task("wait_backtests").trigger_rule == "all_done"
+    for tid in ("collect_candidates", "select_models", "prepare_paper_trades", "write_report"):
+        assert dag.get_task(tid).trigger_rule == "all_success", tid
+
+
 def test_bad_params_fail_at_trigger_time(dagbag) -> None:
     import copy
 
