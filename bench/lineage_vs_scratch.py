@@ -53,43 +53,60 @@ ROLE_RATIO = {"explorers": 1.5, "refiners": 2.0, "champion": 3.0}  # recommended
 MILLION = 1_000_000
 
 
-def arm_presets(out: Path, explorers: int, refiners: int) -> tuple[Path, Path, int]:
-    """Write the two arms' presets under ``out``; return their paths and the full-size steps per week."""
+def recommended_shape(explorers: int, refiners: int) -> tuple[dict[str, Any], int]:
+    """The recommended preset's shape at bench size: its roles (per-role timesteps in ``ROLE_RATIO``), universe and
+    windows, the demo preset's small PPO; return the preset body (no name or description) and full-size steps per week."""
     recommended = yaml.safe_load((include_dir() / "config" / "recommended.yaml").read_text())
     demo = yaml.safe_load((include_dir() / "config" / "demo.yaml").read_text())
     timesteps = {role: round(ratio * MILLION) for role, ratio in ROLE_RATIO.items()}
     counts = {"explorers": explorers, "refiners": refiners, "champion": 1}
-    total = sum(counts[r] * timesteps[r] for r in counts)
-    models = sum(counts.values())
-    common = {
+    body = {
+        **{r: dict(recommended[r], count=counts[r], timesteps=timesteps[r]) for r in counts},
         "ppo": demo["ppo"],
         "search_space": demo["search_space"],
         "data": recommended["data"],
         "checkpoint_every": MILLION,
         "keep_top_n": max(refiners + 1, 3),
     }
+    return body, sum(counts[r] * timesteps[r] for r in counts)
+
+
+def write_presets(out: Path, *presets: dict[str, Any]) -> list[Path]:
+    """Write each preset as ``out/<name>.yaml`` and load it back (fail now on a bad preset, not after an hour)."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for preset in presets:
+        path = out / f"{preset['name']}.yaml"
+        path.write_text(yaml.safe_dump(preset, sort_keys=False))
+        load_preset(path)
+        paths.append(path)
+    return paths
+
+
+def arm_presets(out: Path, explorers: int, refiners: int) -> tuple[Path, Path, int]:
+    """Write the two arms' presets under ``out``; return their paths and the full-size steps per week."""
+    shape, total = recommended_shape(explorers, refiners)
+    models = explorers + refiners + 1
     lineage = {
         "name": "bench_lineage",
         "description": f"recommended shape: {explorers} explorers, top {refiners} refined at LR x0.5, champion at LR x0.3",
-        **{r: dict(recommended[r], count=counts[r], timesteps=timesteps[r]) for r in counts},
-        **common,
+        **shape,
     }
     scratch = {
         "name": "bench_scratch",
         "description": f"phase1 shape: {models} explorers, nothing continued",
-        "explorers": dict(recommended["explorers"], count=models, timesteps=round(total / models)),
-        "refiners": dict(recommended["refiners"], count=0, timesteps=0),
-        "champion": dict(recommended["champion"], count=0, timesteps=0),
-        **common,
+        **shape,
+        "explorers": dict(shape["explorers"], count=models, timesteps=round(total / models)),
+        "refiners": dict(shape["refiners"], count=0, timesteps=0),
+        "champion": dict(shape["champion"], count=0, timesteps=0),
     }
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for preset in (lineage, scratch):
-        path = out / f"{preset['name']}.yaml"
-        path.write_text(yaml.safe_dump(preset, sort_keys=False))
-        load_preset(path)  # fail now on a bad preset, not after an hour
-        paths.append(path)
-    return paths[0], paths[1], total
+    lineage_path, scratch_path = write_presets(out, lineage, scratch)
+    return lineage_path, scratch_path, total
+
+
+def by_week(record: Any, key: str) -> dict[str, float]:
+    """``key`` of each marked week of a forward record, by ISO week."""
+    return {r["week"].isoformat(): r[key] for r in record.rows if r["status"] == "marked" and r[key] is not None}
 
 
 def t_stat(values: list[float]) -> float | None:
@@ -120,19 +137,31 @@ def walk_arm(name: str, preset: Path, home: Path, args: argparse.Namespace) -> t
     return record, {"wall_s": round(wall, 1), "steps_trained_per_week": actual_steps(f"sqlite:///{home / 'lineage.sqlite'}")}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def walk_parser(description: str, *, scale: float, home: str) -> argparse.ArgumentParser:
+    """A two-arm walk's arguments: ``--from``, ``--weeks``, ``--scale``, ``--seed``, ``--home``."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--from", dest="start", type=dt.date.fromisoformat, default=FIRST, help="first cutoff, a Sunday of 2023")
     parser.add_argument("--weeks", type=int, default=26, help="consecutive weekly cutoffs (default 26)")
-    parser.add_argument("--scale", type=float, default=0.0016, help="timesteps scale of both arms (default 0.0016: 18,400 steps/week)")
-    parser.add_argument("--explorers", type=int, default=3, help="L's explorers (S trains explorers + refiners + 1 explorers)")
-    parser.add_argument("--refiners", type=int, default=2, help="L's refiners (default 2)")
+    parser.add_argument("--scale", type=float, default=scale, help=f"timesteps scale of both arms (default {scale})")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--home", type=Path, default=Path("var/bench-lineage-vs-scratch"), help="one sub-folder per arm")
+    parser.add_argument("--home", type=Path, default=Path(home), help="one sub-folder per arm")
+    return parser
+
+
+def parse_walk_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse, refusing cutoffs outside 2023 (2024 is held out for a final check)."""
     args = parser.parse_args(argv)
     last = args.start + dt.timedelta(weeks=args.weeks)
     if last > LAST_ALLOWED or args.start.year != 2023:
         parser.error(f"cutoffs {args.start}..{last - dt.timedelta(weeks=1)} leave 2023: develop on 2023 only (2024 is held out)")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = walk_parser(__doc__.splitlines()[0], scale=0.0016, home="var/bench-lineage-vs-scratch")
+    parser.add_argument("--explorers", type=int, default=3, help="L's explorers (S trains explorers + refiners + 1 explorers)")
+    parser.add_argument("--refiners", type=int, default=2, help="L's refiners (default 2)")
+    args = parse_walk_args(parser, argv)
 
     home = args.home.resolve()
     lineage_preset, scratch_preset, full_total = arm_presets(home / "presets", args.explorers, args.refiners)
@@ -145,9 +174,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     lineage, lineage_info = walk_arm("L", lineage_preset, home / "lineage", args)
     scratch, scratch_info = walk_arm("S", scratch_preset, home / "scratch", args)
-
-    def by_week(record: Any, key: str) -> dict[str, float]:
-        return {r["week"].isoformat(): r[key] for r in record.rows if r["status"] == "marked" and r[key] is not None}
 
     l_net, s_net = by_week(lineage, "net_return"), by_week(scratch, "net_return")
     l_own, s_own = by_week(lineage, "own_1n_return"), by_week(scratch, "own_1n_return")
