@@ -16,7 +16,7 @@ from autotest_lib.registry import LineageStore
 from autotest_lib.tasks.walkforward import WalkSpec, run_walk, walk_env
 
 START = dt.date(2024, 6, 16)
-SCALE = 0.1
+SCALE = 0.25  # the smallest demo scale that trains a whole PPO rollout per role (weekly/guards.py refuses less)
 
 
 @pytest.fixture(scope="module")
