@@ -153,6 +153,17 @@ class EnvConfig(_Strict):
     max_weight: float = Field(1.0, gt=0, le=1, description="Cap on any single ticker's weight (excess goes to cash).")
     max_gross: float = Field(1.0, gt=0, le=1, description="Cap on the sum of ticker weights (the rest is cash).")
     risk_penalty: float = Field(0.0, ge=0, description="Reward penalty per unit increase of drawdown (0 = off).")
+    reward_mode: Literal["log", "excess_log"] = Field(
+        "log",
+        description="log: log net growth; excess_log: minus the log growth of 1/N of the model's own tradable tickers that day.",
+    )
+    reward_scale: float = Field(1.0, gt=0, le=10_000, description="Rewards are multiplied by this (a scale the value function can fit).")
+    turnover_penalty_bps: float = Field(
+        0.0, ge=0, le=1000, description="Reward-only penalty in bps per unit turnover, on top of the costs paid (0 = off)."
+    )
+    obs_norm: bool = Field(False, description="Normalise observations with running mean/var, updated in training, frozen otherwise.")
+    obs_norm_clip: float = Field(10.0, gt=0, description="Normalised observations are clipped to [-clip, clip].")
+    log_std_init: float = Field(0.0, ge=-5, le=2, description="Initial log std of the Gaussian policy (lower = actions carry conviction).")
 
 
 class ColumnMap(_Strict):

@@ -16,7 +16,13 @@ One step at day index ``t`` for every copy, with ``M`` ticker slots plus cash at
     reward = log(gross - cost) - risk_penalty * max(0, dd - dd_prev)
     v'     = w * (1 + r[t+1]) / gross     weights drift with the day's returns
 
-with ``dd = 1 - equity / peak`` of the episode's equity curve. Both env classes call the same code on arrays
+with ``dd = 1 - equity / peak`` of the episode's equity curve. Options of :class:`EnvConfig` shape the reward
+(never the portfolio's returns or costs)::
+
+    reward_mode="excess_log":   reward -= log(mean_{i tradable at t} (1 + r[t+1]_i))    1/N of the own tickers
+    turnover_penalty_bps=p:     reward -= turn * p / 1e4
+    reward_scale=s:             reward *= s                                             applied last
+ Both env classes call the same code on arrays
 of shape ``(n, ...)``, so one copy and copy ``i`` of a batch compute bit-identical numbers.
 """
 
@@ -91,6 +97,8 @@ class MarketTables:
     :param gross: ``(T, M + 1)`` float64 ``1 + returns[t]`` per slot; 1 for empty slots and for cash.
     :param allowed: ``(T, M + 1)`` float64, 1.0 where the slot may hold weight at ``t`` (tradable, and cash
         always), else 0.0.
+    :param equal_log_growth: ``(T,)`` float64, entry ``t`` is ``log`` of the growth from ``t`` to ``t + 1`` of
+        1/N of the tickers tradable at ``t`` (0 for the last day and for days with none tradable).
     """
 
     layout: ObservationLayout
@@ -99,6 +107,7 @@ class MarketTables:
     static_obs: np.ndarray
     gross: np.ndarray
     allowed: np.ndarray
+    equal_log_growth: np.ndarray
 
     @property
     def n_days(self) -> int:
@@ -110,7 +119,7 @@ class MarketTables:
 
     @property
     def nbytes(self) -> int:
-        return int(self.static_obs.nbytes + self.gross.nbytes + self.allowed.nbytes)
+        return int(self.static_obs.nbytes + self.gross.nbytes + self.allowed.nbytes + self.equal_log_growth.nbytes)
 
 
 _TABLES: dict[tuple[int, int], MarketTables] = {}
@@ -149,10 +158,17 @@ def _build_tables(market: MarketLike, max_tickers: int) -> MarketTables:
     allowed = np.zeros((n_days, max_tickers + 1), dtype=np.float64)
     allowed[:, :n_tickers] = tradable
     allowed[:, max_tickers] = 1.0
-    for arr in (static, gross, allowed):
+    equal = np.zeros(n_days, dtype=np.float64)
+    held = allowed[:-1, :n_tickers]
+    count = held.sum(axis=1)
+    some = count > 0
+    equal[:-1][some] = np.log((held * gross[1:, :n_tickers]).sum(axis=1)[some] / count[some])
+    for arr in (static, gross, allowed, equal):
         arr.setflags(write=False)
     dates = np.asarray(market.dates).astype("datetime64[D]")
-    return MarketTables(layout=layout, dates=dates, tickers=tuple(market.tickers), static_obs=static, gross=gross, allowed=allowed)
+    return MarketTables(
+        layout=layout, dates=dates, tickers=tuple(market.tickers), static_obs=static, gross=gross, allowed=allowed, equal_log_growth=equal
+    )
 
 
 def market_tables(market: MarketLike, max_tickers: int) -> MarketTables:
@@ -342,6 +358,9 @@ class PortfolioBook:
         self._max_weight = float(config.max_weight)
         self._max_gross = float(config.max_gross)
         self._risk = float(config.risk_penalty)
+        self._excess = config.reward_mode == "excess_log"
+        self._turn_penalty = config.turnover_penalty_bps / 1e4
+        self._reward_scale = float(config.reward_scale)
         self.t = np.zeros(n, dtype=np.intp)
         self.end_t = np.ones(n, dtype=np.intp)
         self.truncates = np.ones(n, dtype=bool)
@@ -438,6 +457,12 @@ class PortfolioBook:
             np.maximum(rise, 0.0, out=rise)
             reward -= self._risk * rise
             self.drawdown = dd
+        if self._excess:
+            reward -= self.tables.equal_log_growth[t]
+        if self._turn_penalty > 0.0:
+            reward -= turnover * self._turn_penalty
+        if self._reward_scale != 1.0:
+            reward *= self._reward_scale
         np.divide(held, gross[:, None], out=self.weights)
         self.t = t1
         obs = self.tables.static_obs[t1]

@@ -53,6 +53,7 @@ __all__ = [
     "STATE_FILE",
     "Bundle",
     "Manifest",
+    "architecture",
     "build_ppo",
     "library_versions",
     "load_model",
@@ -112,6 +113,9 @@ class PolicyInfo(BaseModel):
 
     net_arch: tuple[int, ...] = Field(min_length=1, description="Hidden layer widths the weights were trained with.")
     n_updates: int = Field(ge=0, description="Gradient steps taken so far (SB3's ``_n_updates``).")
+    obs_norm_clip: float | None = Field(
+        None, gt=0, description="The policy's observation normaliser clip (statistics are buffers in the weights); null = none."
+    )
 
 
 class EWCInfo(BaseModel):
@@ -333,11 +337,21 @@ def ppo_kwargs(params: PPOParams, seed: int | None) -> dict[str, Any]:
     }
 
 
-def build_ppo(params: PPOParams, *, net_arch: tuple[int, ...], env: VecEnv | None = None, spaces: Any = None, **overrides: Any) -> PPO:
+def build_ppo(
+    params: PPOParams,
+    *,
+    net_arch: tuple[int, ...],
+    env: VecEnv | None = None,
+    spaces: Any = None,
+    policy_extras: Mapping[str, Any] | None = None,
+    **overrides: Any,
+) -> PPO:
     """A fresh SB3 ``PPO`` (MlpPolicy, CPU) with ``params``' hyperparameters and ``overrides`` on top.
 
     :param params: PPO hyperparameters.
     :param net_arch: hidden layer widths (a continued model keeps its parent's).
+    :param policy_extras: more policy keyword arguments (``autotest_lib.env.normalize.policy_extras``: the
+        observation normaliser, the initial log std).
     :param env: the training env; without one, ``spaces`` = ``(observation_space, action_space)`` is needed.
     :param overrides: PPO keyword arguments replacing the ones from ``params`` (e.g. a ``learning_rate`` schedule,
         the ``seed``; without one the model is unseeded).
@@ -345,7 +359,7 @@ def build_ppo(params: PPOParams, *, net_arch: tuple[int, ...], env: VecEnv | Non
     from stable_baselines3 import PPO
 
     kwargs: dict[str, Any] = {**ppo_kwargs(params, None), **overrides}
-    common: dict[str, Any] = {"policy_kwargs": {"net_arch": list(net_arch)}, "device": "cpu", "verbose": 0}
+    common: dict[str, Any] = {"policy_kwargs": {"net_arch": list(net_arch), **(policy_extras or {})}, "device": "cpu", "verbose": 0}
     if env is not None:
         return PPO("MlpPolicy", env, **common, **kwargs)
     model = PPO("MlpPolicy", None, _init_setup_model=False, **common, **kwargs)  # type: ignore[arg-type]
@@ -397,6 +411,28 @@ def clean_stale(dest: Path | str) -> list[Path]:
     return removed
 
 
+def _normaliser_info(model: PPO) -> dict[str, Any]:
+    from autotest_lib.env.normalize import normalizers
+
+    found = normalizers(model)
+    return {"obs_norm_clip": found[0].clip} if found else {}
+
+
+def architecture(bundle: Bundle) -> tuple[tuple[int, ...], dict[str, Any]]:
+    """The network a bundle's tensors fit: hidden layer widths and the policy extras (its normaliser, if any).
+
+    Format 1 bundles: their spec's widths and env.
+    """
+    from autotest_lib.env.normalize import normaliser_kwargs
+
+    manifest = Manifest.model_validate(bundle.manifest)
+    if manifest.policy is None:
+        env = manifest.spec.env
+        return manifest.spec.ppo.net_arch, normaliser_kwargs(env.obs_norm_clip) if env.obs_norm else {}
+    clip = manifest.policy.obs_norm_clip
+    return manifest.policy.net_arch, normaliser_kwargs(clip) if clip is not None else {}
+
+
 def write_bundle(dest: Path | str, model: PPO, manifest: Mapping[str, Any], extra_files: Mapping[str, bytes] | None = None) -> Bundle:
     """Save ``model`` and ``manifest`` (plus ``extra_files``) as a bundle at ``dest``, atomically for readers.
 
@@ -420,7 +456,7 @@ def write_bundle(dest: Path | str, model: PPO, manifest: Mapping[str, Any], extr
         **manifest,
         "format": FORMAT_VERSION,
         "versions": library_versions(),
-        "policy": {"net_arch": list(model.policy.net_arch), "n_updates": int(getattr(model, "_n_updates", 0))},
+        "policy": {"net_arch": list(model.policy.net_arch), "n_updates": int(getattr(model, "_n_updates", 0)), **_normaliser_info(model)},
         "files": {name: sha256_bytes(data) for name, data in sorted(blobs.items())},
     }
     text = json.dumps(full, indent=2, sort_keys=True, default=str)
@@ -569,7 +605,8 @@ def load_model(bundle: Bundle | Path | str, env: VecEnv | None = None, *, expect
     spaces = None if env is not None else _spaces(manifest)
     if manifest.format >= 2:
         assert manifest.policy is not None  # the schema requires it from format 2 on
-        model = build_ppo(spec.ppo, net_arch=manifest.policy.net_arch, env=env, spaces=spaces, **{"seed": spec.seed, **overrides})
+        net_arch, extras = architecture(verified)
+        model = build_ppo(spec.ppo, net_arch=net_arch, env=env, spaces=spaces, policy_extras=extras, **{"seed": spec.seed, **overrides})
         restore_model_state(model, verified.blobs[STATE_FILE], str(verified.path / STATE_FILE))
         n_updates = manifest.policy.n_updates
     else:
@@ -577,7 +614,8 @@ def load_model(bundle: Bundle | Path | str, env: VecEnv | None = None, *, expect
         if LEGACY_MODEL_FILE not in verified.blobs:
             raise BundleError(f"format-1 bundle {verified.path} has no {LEGACY_MODEL_FILE}; retrain the model")
         policy, optimizer, n_updates = _legacy_state(verified.blobs[LEGACY_MODEL_FILE], where)
-        model = build_ppo(spec.ppo, net_arch=spec.ppo.net_arch, env=env, spaces=spaces, **{"seed": spec.seed, **overrides})
+        net_arch, extras = architecture(verified)
+        model = build_ppo(spec.ppo, net_arch=net_arch, env=env, spaces=spaces, policy_extras=extras, **{"seed": spec.seed, **overrides})
         try:
             model.policy.load_state_dict(policy, strict=True)
             model.policy.optimizer.load_state_dict(optimizer)

@@ -27,7 +27,7 @@ import os
 import shutil
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +38,7 @@ from autotest_lib.config import PPOParams
 from autotest_lib.errors import BundleError
 from autotest_lib.train.bundle import (
     Bundle,
-    Manifest,
+    architecture,
     build_ppo,
     clean_stale,
     load_model,
@@ -324,9 +324,24 @@ def _ppo_kwargs(spec: TrainSpec, lr: Callable[[float], float] | float) -> dict[s
     return {**ppo_kwargs(spec.ppo, spec.seed), "learning_rate": lr}
 
 
-def _new_model(spec: TrainSpec, env: VecEnv, lr: Callable[[float], float] | float, net_arch: tuple[int, ...] | None = None) -> PPO:
-    """A new PPO with the spec's hyperparameters and seed, at rate ``lr``, with ``net_arch`` (default the spec's)."""
-    return build_ppo(spec.ppo, net_arch=net_arch or spec.ppo.net_arch, env=env, **_ppo_kwargs(spec, lr))
+def _new_model(
+    spec: TrainSpec,
+    env: VecEnv,
+    lr: Callable[[float], float] | float,
+    net_arch: tuple[int, ...] | None = None,
+    extras: Mapping[str, Any] | None = None,
+) -> PPO:
+    """A new PPO with the spec's hyperparameters and seed, at rate ``lr``, with ``net_arch`` and the policy
+    ``extras`` (default the spec's: its widths, and the normaliser and log std its env asks for)."""
+    from autotest_lib.env.normalize import policy_extras
+
+    return build_ppo(
+        spec.ppo,
+        net_arch=net_arch or spec.ppo.net_arch,
+        env=env,
+        policy_extras=policy_extras(spec.env) if extras is None else extras,
+        **_ppo_kwargs(spec, lr),
+    )
 
 
 def train(
@@ -379,6 +394,8 @@ def _train_in(
     """Build, resume or continue the model in ``env``, train it to the spec's steps and write its bundle."""
     from stable_baselines3.common.callbacks import CallbackList
 
+    from autotest_lib.env.normalize import STATS_FILE, policy_extras, stats_json
+
     parent = verify_bundle(spec.parent_bundle, spec.parent_sha256) if spec.parent_bundle else None
     start_steps = int(parent.manifest["cumulative_timesteps"]) if parent else 0
     end_steps = start_steps + spec.timesteps
@@ -386,10 +403,10 @@ def _train_in(
         RunLinearSchedule(spec.learning_rate, start_steps, end_steps) if spec.lr_schedule == "linear" else spec.learning_rate
     )
     # a continued model keeps its parent's network; every hyperparameter (and the rate) is this spec's
-    net_arch = _net_arch(parent) if parent is not None else spec.ppo.net_arch
+    net_arch, extras = architecture(parent) if parent is not None else (spec.ppo.net_arch, policy_extras(spec.env))
 
     def fresh() -> PPO:
-        return _new_model(spec, env, lr, net_arch)
+        return _new_model(spec, env, lr, net_arch, extras)
 
     history: list[dict[str, float]] = []
     restored, resumed = _resume(ckpt_dir, digest, fresh, f"parent {parent.path}" if parent else "scratch")
@@ -405,6 +422,7 @@ def _train_in(
     ewc = _ewc_state(spec, parent) if spec.ewc_weight > 0 and parent is not None else None
     if ewc is not None:
         attach_ewc(model, ewc, spec.ewc_weight)
+    learn_extras = _learn_extras(model, env, parent if resumed is None else None)
 
     remaining = end_steps - int(model.num_timesteps)
     if remaining > 0:
@@ -415,6 +433,7 @@ def _train_in(
             _make_history_callback(history),
             _make_checkpoint_callback(ckpt_dir, spec.checkpoint_every, digest, history),
             ProgressCallback(spec.model_id, end_steps, progress_interval_s()),
+            *learn_extras,
         ]
         if callback is not None:
             callbacks.append(callback)
@@ -443,6 +462,8 @@ def _train_in(
         },
     }
     extra = {"history.json": json.dumps(history).encode()}
+    if (stats := stats_json(model)) is not None:
+        extra[STATS_FILE] = stats
     if ewc is not None:
         manifest["ewc"] = {"weight": spec.ewc_weight, "windows": [list(w) for w in ewc.windows]}
         extra[EWC_FILE] = ewc.to_bytes()
@@ -465,10 +486,20 @@ def _ewc_state(spec: TrainSpec, parent: Bundle) -> Any:
     return state
 
 
-def _net_arch(parent: Bundle) -> tuple[int, ...]:
-    """The hidden layer widths of the parent's network (format 1 bundles: their spec's)."""
-    manifest = Manifest.model_validate(parent.manifest)
-    return manifest.policy.net_arch if manifest.policy is not None else manifest.spec.ppo.net_arch
+def _learn_extras(model: PPO, env: VecEnv, parent: Bundle | None) -> list[BaseCallback]:
+    """The observation normaliser's hook: a model just loaded from ``parent`` takes its parent's statistics
+    (a resumed checkpoint keeps its own); one with a normaliser keeps it current during ``learn`` (seeded from
+    the training window's observation rows when empty)."""
+    from autotest_lib.env.normalize import NormalizerCallback, normalizers, restore_stats
+
+    if parent is not None:
+        restore_stats(model, dict(parent.blobs), str(parent.path))
+    if not normalizers(model):
+        return []
+    tables = getattr(env, "tables", None)
+    sampler = getattr(env, "sampler", None)
+    rows = None if tables is None or sampler is None else tables.static_obs[sampler.i0 : sampler.i1]
+    return [NormalizerCallback(rows)]
 
 
 def _finished_bundle(bundle_dir: Path, digest: str) -> Bundle | None:
