@@ -44,13 +44,16 @@ import numpy as np
 LAST_DAY = dt.date(2023, 12, 31)  # tuning never looks at 2024
 TICKERS = ("AAPL", "AMGN", "CAT", "JPM", "KO", "MSFT", "UNH", "WMT")
 
-#: Variants: EnvConfig options applied over the preset's env. Each adds one change to the one before.
+#: Variants: EnvConfig options applied over the preset's env. The first five each add one change to the one before.
 VARIANTS: dict[str, dict[str, Any]] = {
     "base": {},
     "scaled": {"obs_norm": True, "reward_scale": 100.0},
     "excess": {"obs_norm": True, "reward_scale": 100.0, "reward_mode": "excess_log"},
     "conviction": {"obs_norm": True, "reward_scale": 100.0, "reward_mode": "excess_log", "log_std_init": -1.0},
     "turnover": {"obs_norm": True, "reward_scale": 100.0, "reward_mode": "excess_log", "log_std_init": -1.0, "turnover_penalty_bps": 10.0},
+    # side branches: conviction without the excess reward, and a sharper action->weights mapping
+    "scaled_conv": {"obs_norm": True, "reward_scale": 100.0, "log_std_init": -1.0},
+    "sharp": {"obs_norm": True, "reward_scale": 100.0, "reward_mode": "excess_log", "log_std_init": -1.0, "action_scale": 20.0},
 }
 
 

@@ -181,3 +181,41 @@ def test_defaults_keep_the_plain_policy_and_bundle(tmp_path: Path) -> None:
     bundle = Path(train(spec, tmp_path).bundle_uri)
     assert not (bundle / STATS_FILE).exists()
     assert normalizers(load_model(bundle)) == []
+
+
+class Crash(BaseCallback):
+    """Kills the run once ``after`` steps are done."""
+
+    def __init__(self, after: int) -> None:
+        super().__init__()
+        self.after = after
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self.after:
+            raise KeyboardInterrupt("simulated kill")
+        return True
+
+
+def parent_stats_steps(bundle: Path) -> int:
+    return int(json.loads((bundle / "manifest.json").read_text())["cumulative_timesteps"])
+
+
+def test_resumed_continuation_keeps_its_checkpoints_statistics(normalised_parent: Path, tmp_path: Path) -> None:
+    parent_stats = json.loads((normalised_parent / STATS_FILE).read_text())
+    spec = make_spec(log_std_init=-1.0).model_copy(
+        update={
+            "model_id": "learn-02",
+            "role": "refiner",
+            "parent_id": "learn-00",
+            "parent_bundle": str(normalised_parent),
+            "timesteps": 2048,
+            "checkpoint_every": 512,
+        }
+    )
+    spec = TrainSpec.model_validate(spec.model_dump())
+    with pytest.raises(KeyboardInterrupt):
+        train(spec, tmp_path, callback=Crash(after=int(parent_stats_steps(normalised_parent)) + 1300))
+    seen = StatsAtStart()
+    result = train(spec, tmp_path, callback=seen)
+    assert result.resumed_from_steps is not None
+    assert seen.seen is not None and seen.seen["count"] > parent_stats["count"]  # the checkpoint's, not the parent's again
