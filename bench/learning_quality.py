@@ -51,7 +51,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "excess": {"obs_norm": True, "reward_scale": 100.0, "reward_mode": "excess_log"},
     "conviction": {"obs_norm": True, "reward_scale": 100.0, "reward_mode": "excess_log", "log_std_init": -1.0},
     "turnover": {"obs_norm": True, "reward_scale": 100.0, "reward_mode": "excess_log", "log_std_init": -1.0, "turnover_penalty_bps": 10.0},
-    # side branches: conviction without the excess reward, and a sharper action->weights mapping
+    # side branches: each half of the scaling alone, conviction without the excess reward, a sharper mapping
+    "norm_only": {"obs_norm": True},
+    "rscale_only": {"reward_scale": 100.0},
     "scaled_conv": {"obs_norm": True, "reward_scale": 100.0, "log_std_init": -1.0},
     "sharp": {"obs_norm": True, "reward_scale": 100.0, "reward_mode": "excess_log", "log_std_init": -1.0, "action_scale": 20.0},
 }
