@@ -30,7 +30,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from autotest_lib.errors import BundleError
 
 if TYPE_CHECKING:
-    from stable_baselines3 import PPO
+    from stable_baselines3.common.base_class import BaseAlgorithm
 
     from autotest_lib.config import EnvConfig
 
@@ -55,6 +55,10 @@ class ObsNormalizer(BaseFeaturesExtractor):
     :param observation_space: the env's flat ``Box``.
     :param clip: normalised values are clipped to ``[-clip, clip]``.
     """
+
+    mean: torch.Tensor
+    var: torch.Tensor
+    count: torch.Tensor
 
     def __init__(self, observation_space: gym.spaces.Box, clip: float = 10.0) -> None:
         dim = int(np.prod(observation_space.shape))
@@ -122,18 +126,18 @@ def policy_extras(config: EnvConfig) -> dict[str, Any]:
     return extras
 
 
-def normalizers(model: PPO) -> list[ObsNormalizer]:
+def normalizers(model: BaseAlgorithm) -> list[ObsNormalizer]:
     """The model's :class:`ObsNormalizer` modules (one when actor and critic share the extractor, else two)."""
     return [m for m in model.policy.modules() if isinstance(m, ObsNormalizer)]
 
 
-def stats_json(model: PPO) -> bytes | None:
+def stats_json(model: BaseAlgorithm) -> bytes | None:
     """``obs_norm.json`` for the bundle, or None when the model has no normaliser."""
     found = normalizers(model)
     return json.dumps(found[0].stats()).encode() if found else None
 
 
-def restore_stats(model: PPO, files: dict[str, bytes] | Any, where: str) -> bool:
+def restore_stats(model: BaseAlgorithm, files: dict[str, bytes] | Any, where: str) -> bool:
     """Load ``obs_norm.json`` (bytes under :data:`STATS_FILE` in ``files``, or a bundle folder) into ``model``.
 
     :returns: True when statistics were loaded, False when the model or the bundle has none.
