@@ -11,10 +11,10 @@ the cutoff:
   net daily returns, and the dispersion of its ticker weights per day: the Herfindahl index
   ``HHI = sum_i (w_i / sum_j w_j)^2`` (``1/N`` for equal weights, 1 for one ticker) and the largest weight;
 - **forward** (the week after the cutoff, never seen): the order is the policy's target weights at the last
-  close before the cutoff, held for the week like the paper ledger marks orders: ``net = w . r - cost`` with
-  ``cost = sum_i |w_i - w'_i| * (cost_bps + slippage_bps) / 1e4`` against the variant's previous week's order
-  (all cash before the first), and ``own 1/N = (sum_i w_i) * mean_i r_i`` (the same tickers at equal weights
-  and the same exposure). The excess is ``net - own 1/N``; its mean over the weeks and the t-statistic
+  close before the cutoff, held for the week and marked by the paper ledger's ``mark_week``:
+  ``net = w . r - cost`` with ``cost = sum_i |w_i - w'_i| * (cost_bps + slippage_bps) / 1e4`` against the
+  variant's previous week's order (all cash before the first), and ``own 1/N = (sum_i w_i) * mean_i r_i``
+  (the same tickers at equal weights and the same exposure). The excess is ``net - own 1/N``; its mean over the weeks and the t-statistic
   ``mean / (std / sqrt(weeks))`` are printed per variant, with the paired difference to the first variant.
 - **training**: the explained variance of the value function at the last PPO update (and the mean of the
   last three), and the entropy loss.
@@ -162,16 +162,18 @@ def run_one(variant: str, options: dict[str, Any], cutoff: dt.date, seed: int, s
 
 
 def forward_excess(rows: list[dict[str, Any]]) -> list[float]:
-    """Weekly excess over own 1/N net of costs, for one variant's rows in cutoff order (ledger-style marking)."""
-    prev = np.zeros(len(TICKERS))
+    """Weekly net return minus own 1/N, for one variant's rows in cutoff order, marked by the paper ledger's
+    :func:`~autotest_lib.paper.ledger.mark_week` (turnover against the previous week's order, cash before the first)."""
+    from autotest_lib.paper.ledger import mark_week
+
+    prev: dict[str, float] | None = None
     out = []
     for row in rows:
-        w = np.asarray(row["order"])
-        r = np.asarray(row["fwd_returns"])
-        net = float(w @ r) - float(np.abs(w - prev).sum()) * row["cost_rate"]
-        own = float(w.sum()) * float(r.mean())
-        out.append(net - own)
-        prev = w
+        weights = dict(zip(TICKERS, row["order"], strict=True))
+        returns = dict(zip(TICKERS, row["fwd_returns"], strict=True))
+        mark = mark_week(weights, returns, previous_weights=prev, benchmark=None, cost_bps=1e4 * row["cost_rate"], slippage_bps=0.0)
+        out.append(mark.net_return - mark.own_1n_return)
+        prev = weights
     return out
 
 
