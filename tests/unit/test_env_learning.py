@@ -140,6 +140,13 @@ class StatsAtStart(BaseCallback):
         return True
 
 
+def continued(parent: Path, model_id: str, **update: object) -> TrainSpec:
+    """A refiner of ``parent`` with the parent's spec otherwise."""
+    raw = make_spec(log_std_init=-1.0).model_dump(mode="json")
+    raw.update(model_id=model_id, role="refiner", parent_id="learn-00", parent_bundle=str(parent), **update)
+    return TrainSpec.model_validate(raw)
+
+
 @pytest.fixture(scope="module")
 def normalised_parent(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return Path(train(make_spec(log_std_init=-1.0), tmp_path_factory.mktemp("parent")).bundle_uri)
@@ -151,17 +158,16 @@ def test_statistics_are_in_the_bundle_frozen_at_prediction_and_restored_on_conti
     (norm,) = normalizers(model)
     np.testing.assert_array_equal(norm.mean.numpy(), stats["mean"])  # the weights carry the same numbers
     assert stats["count"] > 1024  # seeded from the window's rows, then every rollout but the last
+    assert json.loads((normalised_parent / "manifest.json").read_text())["policy"]["obs_norm_clip"] == 10.0  # rebuilt with it
     assert float(model.policy.log_std.detach().mean()) < -0.5  # log_std_init=-1: conviction from the start
     obs = np.asarray(json.loads((normalised_parent / STATS_FILE).read_text())["mean"], dtype=np.float32)
     for _ in range(3):
         model.predict(obs, deterministic=True)
     assert norm.stats() == stats  # prediction never updates the statistics
 
-    spec = make_spec(log_std_init=-1.0).model_copy(
-        update={"model_id": "learn-01", "role": "refiner", "parent_id": "learn-00", "parent_bundle": str(normalised_parent)}
-    )
+    spec = continued(normalised_parent, "learn-01")
     seen = StatsAtStart()
-    child = train(TrainSpec.model_validate(spec.model_dump()), tmp_path / "child", callback=seen)
+    child = train(spec, tmp_path / "child", callback=seen)
     assert seen.seen == stats  # the continued model starts from its parent's statistics, not a fresh seed
     child_stats = json.loads((Path(child.bundle_uri) / STATS_FILE).read_text())
     assert child_stats["count"] > stats["count"]  # and keeps updating them while it trains
@@ -202,17 +208,7 @@ def parent_stats_steps(bundle: Path) -> int:
 
 def test_resumed_continuation_keeps_its_checkpoints_statistics(normalised_parent: Path, tmp_path: Path) -> None:
     parent_stats = json.loads((normalised_parent / STATS_FILE).read_text())
-    spec = make_spec(log_std_init=-1.0).model_copy(
-        update={
-            "model_id": "learn-02",
-            "role": "refiner",
-            "parent_id": "learn-00",
-            "parent_bundle": str(normalised_parent),
-            "timesteps": 2048,
-            "checkpoint_every": 512,
-        }
-    )
-    spec = TrainSpec.model_validate(spec.model_dump())
+    spec = continued(normalised_parent, "learn-02", timesteps=2048, checkpoint_every=512)
     with pytest.raises(KeyboardInterrupt):
         train(spec, tmp_path, callback=Crash(after=int(parent_stats_steps(normalised_parent)) + 1300))
     seen = StatsAtStart()
