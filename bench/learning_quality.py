@@ -1,6 +1,7 @@
 """What do the scaling, conviction and reward options change? Variants at equal steps on weekly 2023 cutoffs.
 
-For each variant (a set of ``EnvConfig`` options over the recommended preset's env and PPO) and each of
+For each variant (a set of ``EnvConfig`` options over the recommended preset's env with every learning option at
+its default, and the preset's PPO) and each of
 ``--weeks`` consecutive weekly cutoffs from ``--first`` (all in 2023: the week after the last cutoff must end
 by 2023-12-31; 2024 is never used), one new model is trained from scratch on the preset's windows (8 years of
 training up to the validation window, 26 weeks of validation before the cutoff) with ``--steps`` steps and
@@ -44,6 +45,9 @@ import numpy as np
 LAST_DAY = dt.date(2023, 12, 31)  # tuning never looks at 2024
 TICKERS = ("AAPL", "AMGN", "CAT", "JPM", "KO", "MSFT", "UNH", "WMT")
 
+#: The EnvConfig fields the variants set; the base variant has them all at their defaults (the plain env).
+LEARNING_OPTIONS = ("reward_mode", "reward_scale", "turnover_penalty_bps", "obs_norm", "obs_norm_clip", "log_std_init", "action_scale")
+
 #: Variants: EnvConfig options applied over the preset's env. The first five each add one change to the one before.
 VARIANTS: dict[str, dict[str, Any]] = {
     "base": {},
@@ -57,6 +61,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "scaled_conv": {"obs_norm": True, "reward_scale": 100.0, "log_std_init": -1.0},
     "sharp": {"obs_norm": True, "reward_scale": 100.0, "reward_mode": "excess_log", "log_std_init": -1.0, "action_scale": 20.0},
 }
+
+
+def baseline_env(env: Any) -> Any:
+    """``env`` with every learning option at the ``EnvConfig`` default: the ``base`` variant, whatever a preset sets."""
+    from autotest_lib.config import EnvConfig
+
+    return env.model_copy(update={name: EnvConfig.model_fields[name].default for name in LEARNING_OPTIONS})
 
 
 def weight_dispersion(weights: np.ndarray) -> tuple[float, float]:
@@ -97,15 +108,14 @@ def run_one(variant: str, options: dict[str, Any], cutoff: dt.date, seed: int, s
     import torch
 
     torch.set_num_threads(1)
-    from autotest_lib.config import load_preset
+    from autotest_lib.config import EnvConfig, load_preset
     from autotest_lib.data import load_market
     from autotest_lib.evaluate.backtest import backtest, policy_from_model
     from autotest_lib.evaluate.metrics import sharpe_ratio
     from autotest_lib.train import TrainSpec, load_model, train
 
     preset = load_preset("recommended")
-    env = preset.env.model_copy(update=options)
-    env = type(env).model_validate(env.model_dump())  # validate the options
+    env = EnvConfig.model_validate({**baseline_env(preset.env).model_dump(), **options})
     train_end = cutoff - dt.timedelta(weeks=preset.windows.validation_weeks)
     train_start = train_end - dt.timedelta(days=round(365.25 * (preset.windows.train_years or 8.0)))
     fwd_end = cutoff + dt.timedelta(days=7)

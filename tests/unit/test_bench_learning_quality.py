@@ -47,3 +47,12 @@ def test_cutoffs_never_reach_2024() -> None:
         lq.cutoffs(dt.date(2023, 12, 10), 4)
     assert lq.t_stat([1.0, 1.0]) != lq.t_stat([1.0, 1.0])  # NaN without dispersion
     assert lq.t_stat([1.0, 2.0, 3.0]) == pytest.approx(2.0 / (1.0 / np.sqrt(3)))
+
+
+def test_base_variant_is_the_plain_env_whatever_the_preset_sets() -> None:
+    from autotest_lib.config import EnvConfig, load_preset
+
+    env = load_preset("recommended").env.model_copy(update={"obs_norm": True, "reward_scale": 100.0, "action_scale": 20.0})
+    base = lq.baseline_env(env)
+    assert (base.obs_norm, base.reward_scale, base.action_scale, base.reward_mode) == (False, 1.0, EnvConfig().action_scale, "log")
+    assert base.max_tickers == env.max_tickers
