@@ -65,6 +65,7 @@ def recommended_shape(explorers: int, refiners: int) -> tuple[dict[str, Any], in
         "ppo": demo["ppo"],
         "search_space": demo["search_space"],
         "data": recommended["data"],
+        "env": recommended.get("env", {}),  # costs and the learning options (scaling, conviction) of new models
         "checkpoint_every": MILLION,
         "keep_top_n": max(refiners + 1, 3),
     }
