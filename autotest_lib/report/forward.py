@@ -11,68 +11,28 @@ from pathlib import Path
 from typing import Any
 
 from autotest_lib.paper.ledger import forward_record
-from autotest_lib.report.html import atomic_write_bytes, fmt_float, fmt_pct, paragraph, section, table
-from autotest_lib.report.plots import _figure, _png
+from autotest_lib.report.html import fmt_float, fmt_pct, paragraph, section, table
+from autotest_lib.report.interactive import forward_chart
 
-__all__ = ["FORWARD_PNG", "forward_figure", "forward_section"]
+__all__ = ["FORWARD_PNG", "forward_section"]
 
 FORWARD_PNG = "forward.png"
-_LABELS = {"net": "paper orders (net)", "own_1n": "1/N of the same tickers", "universe_1n": "1/N of the universe", "benchmark": "SPY"}
-
-
-def forward_figure(record: Any, *, title: str = "") -> bytes:
-    """PNG: growth of $1 of the paper orders (net) and the three benchmarks, and the orders' drawdown below."""
-    import numpy as np
-
-    weeks = [r["week"] for r in record.rows]
-    fig = _figure(10, 6.0)
-    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1))
-    series = {"net": [1 + r["cumulative"] for r in record.rows]}
-    series |= {k: [1 + r[f"{k}_cumulative"] for r in record.rows] for k in ("own_1n", "universe_1n", "benchmark")}
-    styles = {"net": ("C0", "-", 2.0), "own_1n": ("C1", ":", 1.4), "universe_1n": ("C2", "-.", 1.2), "benchmark": ("black", "--", 1.4)}
-    for key, values in series.items():
-        colour, style, width = styles[key]
-        top.plot(
-            weeks,
-            values,
-            color=colour,
-            linestyle=style,
-            linewidth=width,
-            label=_LABELS[key],
-            marker="o" if len(weeks) < 30 else None,
-            markersize=3,
-        )
-    gaps = [r["week"] for r in record.rows if r["status"] == "gap"]
-    for week in gaps:
-        top.axvspan(week, week + dt.timedelta(days=7), color="#f3d9d9", alpha=0.6, linewidth=0)
-    top.axhline(1.0, color="#999", linewidth=0.6)
-    top.set_ylabel("growth of $1")
-    top.set_title(title, fontsize=11)
-    top.grid(True, alpha=0.3)
-    top.legend(fontsize=8, loc="upper left")
-    equity = np.asarray(series["net"])
-    drawdown = equity / np.maximum.accumulate(np.concatenate([[1.0], equity]))[1:] - 1.0
-    bottom.fill_between(weeks, drawdown, 0.0, color="C3", alpha=0.4)
-    bottom.set_ylabel("drawdown")
-    bottom.grid(True, alpha=0.3)
-    fig.autofmt_xdate()
-    return _png(fig)
+"""Removed when found: the forward chart is interactive (plotly, in the page) since this PNG."""
 
 
 def forward_section(store: Any, day: dt.date, out_dir: Path) -> str:
-    """The ``forward`` section: the figure (written to ``out_dir/forward.png``), the summary and the last weeks."""
+    """The ``forward`` section: the interactive chart, the summary and the last weeks."""
 
-    png = Path(out_dir) / FORWARD_PNG
+    (Path(out_dir) / FORWARD_PNG).unlink(missing_ok=True)
     entries = store.paper_ledger(before=day)
     if not entries:
-        png.unlink(missing_ok=True)
         return section(
             "forward",
             "Forward record",
             paragraph("No paper week has been marked yet: the first orders are marked the week after they are placed."),
         )
     record = forward_record(entries)
-    atomic_write_bytes(png, forward_figure(record, title=f"Paper orders since {entries[0].week} (net of costs) against the benchmarks"))
+    chart = forward_chart(record, title=f"Paper orders since {entries[0].week} (net of costs) against the benchmarks")
     n = record.marked
     beats = [f"{record.beats[k]}/{n}" for k in ("own_1n", "universe_1n", "benchmark")]
     headers = ("weeks", "marked", "gaps", "cumulative", "Sharpe (weekly, annualised)", "max drawdown", "deflated Sharpe")
@@ -96,7 +56,7 @@ def forward_section(store: Any, day: dt.date, out_dir: Path) -> str:
     return section(
         "forward",
         "Forward record",
-        f'<p><img src="{FORWARD_PNG}" alt="growth of $1 of the paper orders against 1/N and SPY, and drawdown"></p>',
+        chart,
         summary,
         paragraph("The last weeks (each week's orders marked over the following week; a gap is a week without orders):"),
         weeks,

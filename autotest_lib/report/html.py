@@ -14,8 +14,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+PLOTLY_MARKER = "plotly-graph-div"
+"""Class of each plotly chart's div (see :mod:`autotest_lib.report.interactive`)."""
+
 __all__ = [
     "CSS",
+    "PLOTLY_MARKER",
     "Raw",
     "atomic_write_bytes",
     "cell",
@@ -49,6 +53,7 @@ tr.total td { font-weight: bold; }
 .tag.new { background: #e3f2e6; color: #1e6b34; }
 .note { color: #555; font-style: italic; }
 .muted { color: #777; }
+.plotly-graph-div { border: 1px solid #eee; margin: 0.6em 0; }
 img { max-width: 100%; border: 1px solid #eee; }
 ul.notes li { margin: 0.2em 0; }
 """
@@ -135,13 +140,21 @@ def section(anchor: str, title: str, *parts: str) -> str:
 
 
 def page(title: str, nav: Sequence[tuple[str, str]], body: Sequence[str]) -> str:
-    """The whole self-contained page: inline CSS, a link bar to the sections, the sections."""
+    """The whole self-contained page: inline CSS, a link bar to the sections, the sections.
+
+    When a section holds a plotly chart, plotly.js is inlined once in the head (no CDN: the page opens offline).
+    """
+    script = ""
+    if any(PLOTLY_MARKER in part for part in body):
+        from plotly.offline import get_plotlyjs
+
+        script = f'<script type="text/javascript">{get_plotlyjs()}</script>\n'
     links = " ".join(f'<a href="#{html.escape(a)}">{html.escape(t)}</a>' for a, t in nav)
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+        f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n{script}</head>\n<body>\n"
         f"<nav>{links}</nav>\n" + "\n".join(body) + "\n</body>\n</html>\n"
     )
 

@@ -1,10 +1,10 @@
-"""The report's two figures, drawn with matplotlib's Agg canvas (no display, no pyplot global state).
+"""Equity curves read from saved backtests, and the static training figure (matplotlib's Agg canvas, no pyplot).
 
-- :func:`equity_figure`: growth of $1 over the validation window for the top models, each next to the
-  equal-weight buy-and-hold of its own tickers, and the market benchmark (SPY);
-- :func:`training_figure`: a 2 x 2 grid of PPO statistics against timesteps, one line per model.
+- :func:`curves_from_backtest`: growth of $1 of a model, its own tickers' buy-and-hold and the benchmark;
+- :func:`drawdown`: the underwater curve of an equity series;
+- :func:`training_figure`: a 2 x 2 PNG grid of PPO statistics against timesteps, one line per model.
 
-Both return PNG bytes; the caller writes them (atomically) where the HTML expects them.
+The report's interactive charts are in :mod:`autotest_lib.report.interactive`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pandas as pd
 
 from autotest_lib.evaluate.backtest import BUY_AND_HOLD
 
-__all__ = ["TRAINING_PANELS", "EquityCurve", "curves_from_backtest", "drawdown", "drawdown_figure", "equity_figure", "training_figure"]
+__all__ = ["TRAINING_PANELS", "EquityCurve", "curves_from_backtest", "drawdown", "training_figure"]
 
 #: History keys plotted in the training grid, with their panel titles.
 TRAINING_PANELS: tuple[tuple[str, str], ...] = (
@@ -95,66 +95,9 @@ def _figure(width: float, height: float) -> Any:
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def equity_figure(curves: Sequence[EquityCurve], *, benchmark: str = "SPY", title: str = "") -> bytes:
-    """PNG of growth of $1: each model solid, its own equal-weight buy-and-hold dotted in the same colour,
-    the benchmark (from the first curve that has it) dashed black.
-
-    :param curves: the models to draw, best first.
-    :param benchmark: the benchmark's name for the legend.
-    :param title: axes title.
-    """
-    fig = _figure(10, 5.2)
-    ax = fig.add_subplot()
-    colours = [f"C{i % 10}" for i in range(len(curves))]
-    for curve, colour in zip(curves, colours, strict=True):
-        ax.plot(curve.model.index, curve.model.to_numpy(), color=colour, linewidth=1.8, label=curve.model_id)
-        if curve.buy_and_hold is not None:
-            ax.plot(curve.buy_and_hold.index, curve.buy_and_hold.to_numpy(), color=colour, linewidth=1.0, linestyle=":", alpha=0.8)
-    if any(c.buy_and_hold is not None for c in curves):
-        ax.plot([], [], color="grey", linewidth=1.0, linestyle=":", label="buy & hold of the model's tickers (dotted, same colour)")
-    bench = next((c.benchmark for c in curves if c.benchmark is not None), None)
-    if bench is not None:
-        ax.plot(bench.index, bench.to_numpy(), color="black", linewidth=1.6, linestyle="--", label=benchmark)
-    ax.axhline(1.0, color="#999", linewidth=0.6)
-    ax.set_ylabel("growth of $1")
-    ax.set_title(title, fontsize=11)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
-    fig.autofmt_xdate()
-    return _png(fig)
-
-
 def drawdown(equity: pd.Series) -> pd.Series:
     """Underwater curve: ``equity / running peak - 1`` (0 at a new high, -0.1 ten percent below the best so far)."""
     return equity / equity.cummax() - 1.0
-
-
-def drawdown_figure(curves: Sequence[EquityCurve], *, benchmark: str = "SPY", title: str = "") -> bytes:
-    """PNG of each model's drawdown from its running peak (filled, same colours as the equity plot), and the
-    benchmark's dashed black.
-
-    :param curves: the models to draw, best first.
-    :param benchmark: the benchmark's name for the legend.
-    :param title: axes title.
-    """
-    fig = _figure(10, 4.2)
-    ax = fig.add_subplot()
-    for i, curve in enumerate(curves):
-        under = drawdown(curve.model)
-        ax.plot(under.index, under.to_numpy(), color=f"C{i % 10}", linewidth=1.4, label=f"{curve.model_id} (worst {under.min():.1%})")
-        ax.fill_between(under.index, under.to_numpy(), 0.0, color=f"C{i % 10}", alpha=0.08)
-    bench = next((c.benchmark for c in curves if c.benchmark is not None), None)
-    if bench is not None:
-        under = drawdown(bench)
-        ax.plot(under.index, under.to_numpy(), color="black", linewidth=1.4, linestyle="--", label=f"{benchmark} (worst {under.min():.1%})")
-    ax.axhline(0.0, color="#999", linewidth=0.6)
-    ax.yaxis.set_major_formatter(lambda v, _pos: f"{v:.0%}")
-    ax.set_ylabel("drawdown from peak")
-    ax.set_title(title, fontsize=11)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
-    fig.autofmt_xdate()
-    return _png(fig)
 
 
 def _history_column(history: Sequence[Mapping[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,7 @@
-"""``write_weekly_report``: one HTML page (plus two PNGs) that says how a week went.
+"""``write_weekly_report``: one HTML page (plus a few PNGs) that says how a week went.
+
+Equity, drawdown, rolling Sharpe and forward charts are interactive plotly charts inside the page (plotly.js
+inlined once, so the page opens offline); the regime timeline, lineage tree and PBT plots stay PNGs.
 
 Everything comes from the lineage registry (:class:`~autotest_lib.registry.LineageStore`) and the daily
 backtest series the weekly backtest task saved as ``<week_dir>/backtests/<model_id>.csv``. The page, in order:
@@ -7,8 +10,8 @@ backtest series the weekly backtest task saved as ``<week_dir>/backtests/<model_
 2. budget split of the preset (``budget_split``) with planned, trained and failed counts from the registry;
 3. leaderboard of the week (rolled-back models marked, with the reason; models created this week marked new);
 4. the paper orders prepared for the coming week (``<week_dir>/orders/orders.json``): model, rule, weights;
-5. growth of $1 of the top models on the validation window against buy-and-hold and SPY, and their drawdowns
-   (underwater curves);
+5. growth of $1 of the top models on the validation window against buy-and-hold and SPY, their drawdowns
+   (underwater curves) and rolling Sharpe;
 6. market regimes: the index's regime timeline, per-regime leaderboards, regime switching vs the champion
    (:mod:`autotest_lib.report.regimes`);
 7. champion history and stints;
@@ -53,9 +56,10 @@ from autotest_lib.report.html import (
     section,
     table,
 )
+from autotest_lib.report.interactive import drawdown_chart, equity_chart, rolling_sharpe_chart
 from autotest_lib.report.lineage import EDGE_KINDS, lineage_figure, lineage_graph
 from autotest_lib.report.pbt import pbt_section
-from autotest_lib.report.plots import curves_from_backtest, drawdown_figure, equity_figure, training_figure
+from autotest_lib.report.plots import curves_from_backtest, training_figure
 from autotest_lib.report.regimes import REGIMES_PNG, regime_section
 
 __all__ = ["DRAWDOWN_PNG", "EQUITY_PNG", "LINEAGE_PNG", "REPORT_DIR", "REPORT_HTML", "TRAINING_PNG", "write_weekly_report"]
@@ -66,6 +70,7 @@ REPORT_DIR = "report"
 """Sub-folder of the week's folder that holds the report."""
 REPORT_HTML = "index.html"
 EQUITY_PNG = "equity_curves.png"
+"""Removed when found: the equity and drawdown charts are interactive (plotly, in the page) since the PNGs."""
 DRAWDOWN_PNG = "drawdowns.png"
 LINEAGE_PNG = "lineage_tree.png"
 TRAINING_PNG = "training_curves.png"
@@ -422,11 +427,10 @@ def _orders(path: Path) -> str:
 
 
 def _equity(board: Sequence[LeaderboardRow], backtests: Path, out_dir: Path, benchmark: str, top_n: int, window: str, day: dt.date) -> str:
-    png = out_dir / EQUITY_PNG
+    for stale in (EQUITY_PNG, DRAWDOWN_PNG):  # these charts are interactive now; an earlier version's PNG goes
+        _write_png(out_dir / stale, None)
     top = list(board[:top_n])
     if not top:
-        _write_png(png, None)
-        _write_png(out_dir / DRAWDOWN_PNG, None)
         return section("equity", "Equity curves", paragraph("No model was evaluated this week, so there are no equity curves."))
 
     import pandas as pd
@@ -445,8 +449,14 @@ def _equity(board: Sequence[LeaderboardRow], backtests: Path, out_dir: Path, ben
     parts = []
     title = f"Top {len(top)} of week {day.isoformat()} on the {window} window"
     if curves:
-        _write_png(png, equity_figure(curves, benchmark=benchmark, title=title))
-        parts.append(_image(EQUITY_PNG, f"growth of $1 of the top models against buy-and-hold and {benchmark}"))
+        parts.append(
+            paragraph(
+                "Drag to zoom, double-click to reset, click a legend entry to hide it. Each model is a solid colour; the grey dashed "
+                f"line of its legend group is buy & hold of that model's own tickers at equal weights; {benchmark} is black dotted.",
+                "muted",
+            )
+        )
+        parts.append(equity_chart(curves, benchmark=benchmark, title=title))
         rows = []
         for c in curves:
             model, bh, bench = c.total_returns()
@@ -454,11 +464,18 @@ def _equity(board: Sequence[LeaderboardRow], backtests: Path, out_dir: Path, ben
             rows.append([c.model_id, fmt_pct(model), fmt_pct(bh), fmt_pct(excess), fmt_pct(bench)])
         headers = ("model", "total return", "buy & hold (its tickers)", "vs buy & hold", benchmark)
         parts.append(table(headers, rows, numeric=(1, 2, 3, 4)))
-        _write_png(out_dir / DRAWDOWN_PNG, drawdown_figure(curves, benchmark=benchmark, title=f"Drawdowns: {title[0].lower()}{title[1:]}"))
-        parts.append(_image(DRAWDOWN_PNG, f"drawdown from the running peak of the top models and {benchmark}"))
+        parts.append(drawdown_chart(curves, benchmark=benchmark, title=f"Drawdowns: {title[0].lower()}{title[1:]}"))
+        chart, days = rolling_sharpe_chart(curves, benchmark=benchmark, title=f"Rolling Sharpe: {title[0].lower()}{title[1:]}")
+        parts += [
+            f"<h3 id='rolling-sharpe'>Rolling Sharpe <span class='muted'>({days} trading days, annualised)</span></h3>",
+            paragraph(
+                f"Sharpe ratio of the daily returns over the last {days} trading days: a model whose line sits above {benchmark}'s "
+                "most of the window earned its score throughout, not in one burst.",
+                "muted",
+            ),
+            chart,
+        ]
     else:
-        _write_png(png, None)
-        _write_png(out_dir / DRAWDOWN_PNG, None)
         parts.append(paragraph("No saved backtest could be read for the top models, so there is no equity plot."))
     if problems:
         parts.append("<ul class='notes'>" + "".join(f"<li class='note'>{html.escape(p)}</li>" for p in problems) + "</ul>")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
+import re
 import struct
 from html.parser import HTMLParser
 from pathlib import Path
@@ -210,6 +212,25 @@ class Page(HTMLParser):
         return self.sections[section]["tables"][table][1:]  # without the header row
 
 
+def plotly_traces(text: str, div_id: str) -> list[dict]:
+    """The traces of the plotly chart drawn into ``div_id`` (the JSON passed to ``Plotly.newPlot``)."""
+    match = re.search(rf'Plotly\.newPlot\(\s*"{re.escape(div_id)}",\s*', text)
+    assert match, f"no plotly chart {div_id} in the page"
+    start = match.end()
+    traces, _ = json.JSONDecoder().raw_decode(text[start:].lstrip())
+    return traces
+
+
+def assert_self_contained(text: str) -> None:
+    """One file that opens offline: plotly.js inlined exactly once, no script, image or link pointing at the network."""
+    from plotly.offline import get_plotlyjs
+
+    assert text.count(get_plotlyjs()[:500]) == 1, "plotly.js must be inlined exactly once"
+    markup = re.sub(r"<script[^>]*>.*?</script>", "", text, flags=re.S)  # plotly.js's own strings mention URLs
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", markup), "the page links to the network"
+    assert "<script src" not in text and "cdn.plot.ly" not in markup
+
+
 def assert_png(path: Path) -> None:
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
@@ -221,6 +242,11 @@ def test_report_of_a_full_week(lineage_store: LineageStore, preset: Preset, back
     write_world(lineage_store, preset, backtests, tmp_path)
     week_dir = tmp_path / "runs" / W2.isoformat()
 
+    # the first week's orders, marked over the second week: the forward record the report charts
+    lineage_store.upsert_paper_week(
+        W1, status="marked", reason=CHAMPION_RULES[W1], model_id=A, start_date=W1, end_date=W2,
+        net_return=0.012, own_1n_return=0.008, universe_1n_return=0.005, benchmark_return=0.01,
+    )  # fmt: skip
     run = {"run_id": "scheduled__2024-01-07T02:00:00+00:00", "params": {"preset": "demo", "seed": 7, "tickers": ["AAPL", "KO"]}}
     path = write_weekly_report(lineage_store, W2, week_dir, preset, run=run)
     assert path == week_dir / "report" / "index.html" and path.is_file()
@@ -286,13 +312,38 @@ def test_report_of_a_full_week(lineage_store: LineageStore, preset: Preset, back
     # orders: none were prepared in this world, and the section says so
     assert "No paper orders were prepared this week" in page.text("orders")
 
-    # 4. equity curves of the top 5 with a total-return table against the benchmarks, and their drawdowns
-    assert page.sections["equity"]["images"] == [EQUITY_PNG, DRAWDOWN_PNG]
+    # 4. equity curves of the top 5 with a total-return table against the benchmarks, their drawdowns and rolling
+    # Sharpe: interactive charts in the page itself
+    assert page.sections["equity"]["images"] == []
+    assert_self_contained(text)
+    equity_traces = plotly_traces(text, "chart-equity")
+    models = {t["name"]: t for t in equity_traces if t.get("legendgroup") and "buy & hold" not in t["name"]}
+    holds = [t for t in equity_traces if "buy & hold" in t["name"]]
+    assert list(models) == [b.model_id for b in board[:5]] and len(holds) == 5
+    for hold in holds:  # buy-and-hold: grey, thinner, dashed, in its model's legend group; never a model's colour
+        group = hold["legendgroup"]
+        assert hold["name"] == f"{group}: buy & hold of its tickers" and group in models
+        assert hold["line"]["dash"] == "dash" and hold["line"]["color"] == "#8c8c8c"
+        assert hold["line"]["width"] < models[group]["line"]["width"] and "dash" not in models[group]["line"]
+    assert len({m["line"]["color"] for m in models.values()} | {"#8c8c8c"}) == 6
+    assert [t["name"] for t in equity_traces][-1] == "SPY"
+    assert len(plotly_traces(text, "chart-drawdown")) == 6
+    sharpe_traces = plotly_traces(text, "chart-rolling-sharpe")
+    assert [t["name"] for t in sharpe_traces] == [*(b.model_id for b in board[:5]), "SPY"]
+    assert "Rolling Sharpe" in page.text("equity") and "trading days, annualised" in page.text("equity")
+    assert any(v is not None for v in sharpe_traces[0]["y"])
     equity = page.rows("equity")
     assert [r[0] for r in equity] == [b.model_id for b in board[:5]]
     top = backtests[W2, board[0].model_id]
     assert equity[0][1] == f"{top.metrics['total_return']:.1%}"
     assert equity[0][4] == f"{top.benchmarks['SPY'].metrics['total_return']:.1%}"
+
+    # the forward record: paper orders against 1/N and SPY, interactive, one marked week
+    forward = {t["name"]: t for t in plotly_traces(text, "chart-forward")}
+    assert list(forward) == ["paper orders (net)", "1/N of the same tickers", "1/N of the universe", "SPY", "drawdown of the orders"]
+    assert forward["paper orders (net)"]["y"] == pytest.approx([1.012])
+    assert forward["1/N of the same tickers"]["line"]["dash"] == "dash" and forward["1/N of the same tickers"]["line"]["color"] == "#8c8c8c"
+    assert page.sections["forward"]["images"] == []
 
     # 5. champion history (newest first) and stints
     assert [r[:3] for r in page.rows("champions", 0)] == [[W2.isoformat(), R0, CHAMPION_RULES[W2]], [W1.isoformat(), A, CHAMPION_RULES[W1]]]
@@ -323,7 +374,7 @@ def test_report_of_a_full_week(lineage_store: LineageStore, preset: Preset, back
 
     # every referenced image is a real PNG beside the HTML
     images = [src for s in page.sections.values() for src in s["images"]]
-    assert images == [EQUITY_PNG, DRAWDOWN_PNG, REGIMES_PNG, LINEAGE_PNG, TRAINING_PNG]
+    assert images == [REGIMES_PNG, LINEAGE_PNG, TRAINING_PNG]
     for src in images:
         assert_png(path.parent / src)
     assert not list(path.parent.glob(".*.tmp")), "temporary files left behind"
@@ -339,11 +390,13 @@ def test_missing_backtests_and_an_earlier_week(lineage_store: LineageStore, pres
     (week_dir / "backtests" / f"{best}.csv").unlink()
     (week_dir / "backtests" / f"{second}.csv").write_text("date,nothing\n2024-01-02,1\n")
 
-    page = Page(write_weekly_report(lineage_store, W2, week_dir, preset).read_text(encoding="utf-8"))
+    page_text = write_weekly_report(lineage_store, W2, week_dir, preset).read_text(encoding="utf-8")
+    page = Page(page_text)
     equity = page.text("equity")
     assert f"{best}: no saved backtest" in equity and f"{second}: could not read" in equity
     assert [r[0] for r in page.rows("equity")] == [b.model_id for b in lineage_store.leaderboard(W2)[2:5]]
-    assert_png(week_dir / "report" / EQUITY_PNG)
+    assert plotly_traces(page_text, "chart-equity")[0]["name"] == lineage_store.leaderboard(W2)[2].model_id
+    assert_self_contained(page_text)
 
     # the first week, reported after the second exists, shows only what was known then
     page = Page(write_weekly_report(lineage_store, W1, tmp_path / "runs" / W1.isoformat(), preset).read_text(encoding="utf-8"))
@@ -360,6 +413,7 @@ def test_empty_first_week(lineage_store: LineageStore, preset: Preset, tmp_path:
     # stale plots of an earlier run of this week must not survive a run that has nothing to draw
     (week_dir / "report").mkdir(parents=True)
     (week_dir / "report" / EQUITY_PNG).write_bytes(b"stale")
+    (week_dir / "report" / DRAWDOWN_PNG).write_bytes(b"stale")
 
     path = write_weekly_report(lineage_store, W1, week_dir, preset)
     page = Page(path.read_text(encoding="utf-8"))
