@@ -23,6 +23,7 @@ from autotest_lib.report.plots import EquityCurve, _history_column, drawdown
 __all__ = [
     "BUY_AND_HOLD_STYLE",
     "PLOTLY_MARKER",
+    "TRAINING_CHART_PANELS",
     "drawdown_chart",
     "equity_chart",
     "forward_chart",

@@ -1,8 +1,7 @@
-"""Equity curves read from saved backtests, and the static training figure (matplotlib's Agg canvas, no pyplot).
+"""Equity curves read from saved backtests, and the PNG helpers the static figures share (matplotlib's Agg canvas).
 
 - :func:`curves_from_backtest`: growth of $1 of a model, its own tickers' buy-and-hold and the benchmark;
 - :func:`drawdown`: the underwater curve of an equity series;
-- :func:`training_figure`: a 2 x 2 PNG grid of PPO statistics against timesteps, one line per model.
 
 The report's interactive charts are in :mod:`autotest_lib.report.interactive`.
 """
@@ -20,15 +19,7 @@ import pandas as pd
 
 from autotest_lib.evaluate.backtest import BUY_AND_HOLD
 
-__all__ = ["TRAINING_PANELS", "EquityCurve", "curves_from_backtest", "drawdown", "training_figure"]
-
-#: History keys plotted in the training grid, with their panel titles.
-TRAINING_PANELS: tuple[tuple[str, str], ...] = (
-    ("value_loss", "value loss"),
-    ("policy_gradient_loss", "policy-gradient loss"),
-    ("entropy_loss", "entropy loss (= -entropy)"),
-    ("explained_variance", "explained variance"),
-)
+__all__ = ["EquityCurve", "curves_from_backtest", "drawdown"]
 
 _DPI = 100
 
@@ -109,38 +100,3 @@ def _history_column(history: Sequence[Mapping[str, Any]], key: str) -> tuple[np.
             xs.append(float(x))
             ys.append(float(y))
     return np.asarray(xs), np.asarray(ys)
-
-
-def training_figure(histories: Mapping[str, Sequence[Mapping[str, Any]]], *, title: str = "") -> bytes:
-    """PNG grid of :data:`TRAINING_PANELS` against timesteps, one line per model (legend up to 20 models).
-
-    :param histories: model id -> its training history (one dict per PPO update), in legend order.
-    :param title: figure title.
-    """
-    fig = _figure(11, 7.5)
-    axes = fig.subplots(2, 2, sharex=True)
-    for ax, (key, label) in zip(axes.flat, TRAINING_PANELS, strict=True):
-        for i, (model_id, history) in enumerate(histories.items()):
-            x, y = _history_column(history, key)
-            if len(x):
-                ax.plot(
-                    x,
-                    y,
-                    color=f"C{i % 10}",
-                    linestyle="-" if i < 10 else "--",
-                    linewidth=1.2,
-                    marker="." if len(x) < 8 else None,
-                    label=model_id,
-                )
-        ax.set_title(label, fontsize=10)
-        ax.grid(True, alpha=0.3)
-        ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
-    for ax in axes[1]:
-        ax.set_xlabel("timesteps")
-    if len(histories) <= 20:
-        handles, labels = axes.flat[0].get_legend_handles_labels()
-        if handles:
-            fig.legend(handles, labels, loc="outside lower center", ncols=min(4, len(handles)), fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=11)
-    return _png(fig)

@@ -17,7 +17,8 @@ backtest series the weekly backtest task saved as ``<week_dir>/backtests/<model_
 7. champion history and stints;
 8. lineage: root -> champion (steps, learning rate, score per generation) and the tree of every generation
    (continuations, rollbacks, PBT exploits, curriculum promotions; :mod:`autotest_lib.report.lineage`);
-9. training curves of the week's runs;
+9. training curves of the week's runs (episode reward, explained variance flagged below 0, learning rate,
+   losses; throughput per run);
 10. population-based training: each population's scores and learning rates over rounds, and its exploits
    (:mod:`autotest_lib.report.pbt`);
 11. events of the week (rollbacks, archive prunes, promotions).
@@ -47,8 +48,10 @@ from autotest_lib.registry.store import DateLike, LineageStore, as_date
 from autotest_lib.report.forward import forward_section
 from autotest_lib.report.html import (
     Raw,
+    _number,
     atomic_write_bytes,
     fmt_float,
+    fmt_int,
     fmt_pct,
     fmt_steps,
     page,
@@ -56,10 +59,10 @@ from autotest_lib.report.html import (
     section,
     table,
 )
-from autotest_lib.report.interactive import drawdown_chart, equity_chart, rolling_sharpe_chart
+from autotest_lib.report.interactive import drawdown_chart, equity_chart, rolling_sharpe_chart, training_chart
 from autotest_lib.report.lineage import EDGE_KINDS, lineage_figure, lineage_graph
 from autotest_lib.report.pbt import pbt_section
-from autotest_lib.report.plots import curves_from_backtest, training_figure
+from autotest_lib.report.plots import curves_from_backtest
 from autotest_lib.report.regimes import REGIMES_PNG, regime_section
 
 __all__ = ["DRAWDOWN_PNG", "EQUITY_PNG", "LINEAGE_PNG", "REPORT_DIR", "REPORT_HTML", "TRAINING_PNG", "write_weekly_report"]
@@ -74,6 +77,7 @@ EQUITY_PNG = "equity_curves.png"
 DRAWDOWN_PNG = "drawdowns.png"
 LINEAGE_PNG = "lineage_tree.png"
 TRAINING_PNG = "training_curves.png"
+"""Removed when found: the training curves are an interactive chart in the page since this PNG."""
 CONVERGENCE_NOTE = (
     "Convergence, from each run's updates split in thirds: value and policy losses stabilised (last third within "
     "25% of the run's range of the middle third), entropy falling, explained variance rising (or >= 0.9)."
@@ -572,10 +576,17 @@ def _lineage_tree(store: LineageStore, day: dt.date, out_dir: Path) -> list[str]
     return ["<h3>Every generation</h3>", paragraph(summary, "muted"), _image(LINEAGE_PNG, "lineage tree of every model up to this week")]
 
 
+def _explained_variance_cell(value: Any) -> Raw | str | None:
+    """The final explained variance, flagged when below 0 (the value function predicts worse than a constant)."""
+    text = fmt_float(value, 3)
+    if text is None or float(value) >= 0.0:
+        return text
+    return Raw(f'{html.escape(text)} <span class="tag rolled_back">below 0</span>')
+
+
 def _training(runs: Sequence[Any], week_models: Sequence[ModelRecord], out_dir: Path, day: dt.date) -> str:
-    png = out_dir / TRAINING_PNG
+    _write_png(out_dir / TRAINING_PNG, None)  # the curves are an interactive chart now; an earlier version's PNG goes
     if not runs:
-        _write_png(png, None)
         return section("training", "Training curves", paragraph("No model was trained this week."))
     role_of = {m.model_id: m.role for m in week_models}
     ordered = sorted(runs, key=lambda r: (_role_rank(role_of.get(r.model_id, "")), r.model_id))
@@ -591,23 +602,32 @@ def _training(runs: Sequence[Any], week_models: Sequence[ModelRecord], out_dir: 
                 r.lr_schedule,
                 f"{r.recent_fraction:.0%}" if r.recent_start else None,
                 len(r.history),
-                fmt_float(last.get("explained_variance"), 3),
+                fmt_float(last.get("reward_mean"), 4),
+                _explained_variance_cell(last.get("explained_variance")),
                 fmt_float(r.wall_time_s, 1),
+                fmt_int(r.steps_added / r.wall_time_s) if r.wall_time_s else None,
                 convergence_verdict(r.history).text(),
             ]
         )
     headers = (
-        "model", "role", "steps", "learning rate", "schedule", "recent share", "updates", "final expl. var.", "wall time (s)", "convergence"
+        "model", "role", "steps", "learning rate", "schedule", "recent share", "updates", "final reward", "final expl. var.",
+        "wall time (s)", "steps/s", "convergence",
     )  # fmt: skip
     flagged = [r.model_id for r in ordered if convergence_verdict(r.history).flagged]
-    parts = [paragraph(CONVERGENCE_NOTE + (f" Flagged: {', '.join(flagged)}." if flagged else " None flagged."), "muted")]
-    parts.append(table(headers, rows, numeric=(2, 3, 5, 6, 7, 8)))
+    negative = [r.model_id for r in ordered if r.history and (_number(r.history[-1].get("explained_variance")) or 0.0) < 0.0]
+    note = CONVERGENCE_NOTE + (f" Flagged: {', '.join(flagged)}." if flagged else " None flagged.")
+    if negative:
+        note += f" Explained variance below 0 at the end (the value function is worse than a constant): {', '.join(negative)}."
+    parts = [paragraph(note, "muted"), table(headers, rows, numeric=(2, 3, 5, 6, 7, 8, 9, 10))]
     histories = {r.model_id: r.history for r in ordered if r.history}
     if histories:
-        _write_png(png, training_figure(histories, title=f"PPO training statistics, week {day.isoformat()}"))
-        parts.insert(0, _image(TRAINING_PNG, "value loss, policy-gradient loss, entropy loss and explained variance against timesteps"))
+        intro = (
+            "Per PPO update against timesteps: episode reward (the rollout's mean reward per step), explained variance (red below 0), "
+            "learning rate and the losses. No validation score is recorded during training: the week's evaluation scores each model "
+            "once, on the leaderboard. Throughput (steps/s) is per run, in the table."
+        )
+        parts[:0] = [paragraph(intro, "muted"), training_chart(histories, title=f"PPO training statistics, week {day.isoformat()}")]
     else:
-        _write_png(png, None)
         parts.insert(0, paragraph("The week's training runs recorded no per-update history, so there are no curves."))
     return section("training", "Training curves", *parts)
 

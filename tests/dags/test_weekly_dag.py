@@ -86,7 +86,9 @@ def test_week_one_trains_explorers_only_and_ships_orders_and_report(pipeline) ->
     for r in rows:  # the orders table of the report is the orders file
         ticker = "cash" if r["ticker"] == "CASH" else r["ticker"]
         assert f'<td>{ticker}</td><td class="num">{float(r["target_weight"]):.1%}</td>' in html, ticker
-    assert (out / "report" / "drawdowns.png").is_file()
+    # the equity, drawdown and rolling-Sharpe charts are interactive, inside the one page
+    for chart in ("chart-equity", "chart-drawdown", "chart-rolling-sharpe", "chart-training"):
+        assert f'id="{chart}"' in html, chart
 
 
 def test_lineage_grows_one_generation_per_week(pipeline) -> None:

@@ -22,7 +22,7 @@ import pytest
 from autotest_lib.config import Preset, load_preset
 from autotest_lib.evaluate.verdicts import metric_labels, verdict_text
 from autotest_lib.registry import LineageStore
-from autotest_lib.report import DRAWDOWN_PNG, EQUITY_PNG, LINEAGE_PNG, REGIMES_PNG, TRAINING_PNG, write_weekly_report
+from autotest_lib.report import DRAWDOWN_PNG, EQUITY_PNG, LINEAGE_PNG, REGIMES_PNG, write_weekly_report
 from autotest_lib.runs import week_windows
 
 W1, W2 = dt.date(2023, 12, 31), dt.date(2024, 1, 7)
@@ -93,10 +93,13 @@ def history(seed: int, steps: int, start: int = 0) -> list[dict[str, float]]:
         rows.append(
             {
                 "timesteps": float(start + k * steps // 4),
+                "n_updates": float(k),
+                "reward_mean": float(0.001 * k + rng.uniform(-0.0005, 0.0005)),
                 "value_loss": float(1.0 / k + rng.uniform(0, 0.1)),
                 "policy_gradient_loss": float(-0.01 * k + rng.uniform(-0.005, 0.005)),
                 "entropy_loss": float(-12.0 + 0.3 * k),
-                "explained_variance": float(0.2 * k - 0.1),
+                # one run's value function never beats a constant (seed 4, model E): the report flags it
+                "explained_variance": float(-0.8 - 0.5 * k) if seed == 4 else float(0.2 * k - 0.1),
                 "approx_kl": float(rng.uniform(0.001, 0.02)),
                 "clip_fraction": float(rng.uniform(0.0, 0.2)),
                 "learning_rate": 3e-4,
@@ -361,9 +364,22 @@ def test_report_of_a_full_week(lineage_store: LineageStore, preset: Preset, back
     # and the tree of every generation: R1 was rolled back to C, R0 and K continue B and A
     assert "9 models, 3 parent links: 2 continuation, 1 rollback, 0 exploit, 0 promotion" in page.text("lineage")
 
-    # 7. training curves of the week's five runs
-    assert page.sections["training"]["images"] == [TRAINING_PNG]
-    assert sorted(r[0] for r in page.rows("training")) == sorted([D, E, R0, R1, K])
+    # 7. training curves of the week's five runs: an interactive chart of reward, explained variance, learning rate
+    # and losses; throughput per run; explained variance below 0 flagged
+    assert page.sections["training"]["images"] == []
+    training = plotly_traces(text, "chart-training")
+    assert {t["name"] for t in training} == {D, E, R0, R1, K}
+    assert len(training) == 5 * 6 and sum(t["showlegend"] for t in training) == 5  # 6 panels, one legend entry per model
+    for title in ("episode reward", "explained variance (below 0", "learning rate", "value loss"):
+        assert title in text, title
+    runs = {r[0]: r for r in page.rows("training")}
+    assert sorted(runs) == sorted([D, E, R0, R1, K])
+    assert list(MODELS).index(E) == 4  # the history with negative explained variance
+    for model_id, row in runs.items():
+        assert ("below 0" in row[8]) == (model_id == E), row
+        steps, wall = MODELS[model_id][6], 12.5 + list(MODELS).index(model_id)
+        assert row[10] == f"{round(steps / wall):,}" and row[7] != "—"
+    assert f"Explained variance below 0 at the end (the value function is worse than a constant): {E}." in page.text("training")
     assert all(r[-1] == "converging" or r[-1].startswith(("check: ", "too short")) for r in page.rows("training"))
     assert "explained variance rising" in page.text("training")
 
@@ -374,7 +390,7 @@ def test_report_of_a_full_week(lineage_store: LineageStore, preset: Preset, back
 
     # every referenced image is a real PNG beside the HTML
     images = [src for s in page.sections.values() for src in s["images"]]
-    assert images == [REGIMES_PNG, LINEAGE_PNG, TRAINING_PNG]
+    assert images == [REGIMES_PNG, LINEAGE_PNG]
     for src in images:
         assert_png(path.parent / src)
     assert not list(path.parent.glob(".*.tmp")), "temporary files left behind"
