@@ -1,6 +1,6 @@
 """``write_weekly_report``: one HTML page (plus a few PNGs) that says how a week went.
 
-Equity, drawdown, rolling Sharpe and forward charts are interactive plotly charts inside the page (plotly.js
+Equity, drawdown, rolling Sharpe, forward and training charts are interactive plotly charts inside the page (plotly.js
 inlined once, so the page opens offline); the regime timeline, lineage tree and PBT plots stay PNGs.
 
 Everything comes from the lineage registry (:class:`~autotest_lib.registry.LineageStore`) and the daily
@@ -12,16 +12,19 @@ backtest series the weekly backtest task saved as ``<week_dir>/backtests/<model_
 4. the paper orders prepared for the coming week (``<week_dir>/orders/orders.json``): model, rule, weights;
 5. growth of $1 of the top models on the validation window against buy-and-hold and SPY, their drawdowns
    (underwater curves) and rolling Sharpe;
-6. market regimes: the index's regime timeline, per-regime leaderboards, regime switching vs the champion
+6. the forward record (paper orders since inception against the benchmarks) and progress: week over week
+   (the forward record first, the validation score second), generation over generation, champion longevity
+   (:mod:`autotest_lib.report.progress`);
+7. market regimes: the index's regime timeline, per-regime leaderboards, regime switching vs the champion
    (:mod:`autotest_lib.report.regimes`);
-7. champion history and stints;
-8. lineage: root -> champion (steps, learning rate, score per generation) and the tree of every generation
+8. champion history and stints;
+9. lineage: root -> champion (steps, learning rate, score per generation) and the tree of every generation
    (continuations, rollbacks, PBT exploits, curriculum promotions; :mod:`autotest_lib.report.lineage`);
-9. training curves of the week's runs (episode reward, explained variance flagged below 0, learning rate,
+10. training curves of the week's runs (episode reward, explained variance flagged below 0, learning rate,
    losses; throughput per run);
-10. population-based training: each population's scores and learning rates over rounds, and its exploits
+11. population-based training: each population's scores and learning rates over rounds, and its exploits
    (:mod:`autotest_lib.report.pbt`);
-11. events of the week (rollbacks, archive prunes, promotions).
+12. events of the week (rollbacks, archive prunes, promotions).
 
 Only rows of weeks up to the report's week are shown, so a backfilled week reads as it did at the time
 (except model statuses, which are the registry's current ones). Files are written atomically under fixed
@@ -63,6 +66,7 @@ from autotest_lib.report.interactive import drawdown_chart, equity_chart, rollin
 from autotest_lib.report.lineage import EDGE_KINDS, lineage_figure, lineage_graph
 from autotest_lib.report.pbt import pbt_section
 from autotest_lib.report.plots import curves_from_backtest
+from autotest_lib.report.progress import progress_section
 from autotest_lib.report.regimes import REGIMES_PNG, regime_section
 
 __all__ = ["DRAWDOWN_PNG", "EQUITY_PNG", "LINEAGE_PNG", "REPORT_DIR", "REPORT_HTML", "TRAINING_PNG", "write_weekly_report"]
@@ -143,6 +147,7 @@ def write_weekly_report(
         _orders(Path(week_dir) / "orders" / "orders.json"),
         _equity(board, Path(week_dir) / "backtests", out_dir, preset.data.benchmark, top_n, window, day),
         forward_section(store, day, out_dir),
+        progress_section(store, day, window),
         _regimes(store, day, Path(week_dir), out_dir, preset),
         _champions(store, history, day),
         _lineage(store, champion, window, day, out_dir),
@@ -157,6 +162,7 @@ def write_weekly_report(
         ("orders", "Orders"),
         ("equity", "Equity"),
         ("forward", "Forward"),
+        ("progress", "Progress"),
         ("regimes", "Regimes"),
         ("champions", "Champions"),
         ("lineage", "Lineage"),

@@ -262,6 +262,7 @@ def test_report_of_a_full_week(lineage_store: LineageStore, preset: Preset, back
         "orders",
         "equity",
         "forward",
+        "progress",
         "regimes",
         "champions",
         "lineage",
@@ -347,6 +348,21 @@ def test_report_of_a_full_week(lineage_store: LineageStore, preset: Preset, back
     assert forward["paper orders (net)"]["y"] == pytest.approx([1.012])
     assert forward["1/N of the same tickers"]["line"]["dash"] == "dash" and forward["1/N of the same tickers"]["line"]["color"] == "#8c8c8c"
     assert page.sections["forward"]["images"] == []
+
+    # progress: week over week the forward record first, the validation score second and labelled as no forward
+    # measure; generation over generation; champion longevity
+    progress = page.text("progress")
+    assert progress.index("Week over week: the forward record") < progress.index("best validation score (not a forward measure)")
+    assert page.rows("progress", 0) == [[W1.isoformat(), "marked", A, "1.20%", "0.80%", "0.40%", "1.20%"]]
+    trend = lineage_store.weekly_trend("validation")
+    assert [r[:3] for r in page.rows("progress", 1)] == [[p.week.isoformat(), p.model_id, f"{p.best_score:.4f}"] for p in reversed(trend)]
+    improvement = lineage_store.generation_improvement("validation")
+    assert [r[:3] for r in page.rows("progress", 2)] == [
+        [str(g.generation), str(g.children), str(g.improved)] for g in improvement.by_generation
+    ]
+    assert f"{improvement.overall.improved} of {improvement.overall.children} children" in progress
+    longevity = {r[0]: r[1] for r in page.rows("progress", 3)}
+    assert longevity["champions so far"] == "2" and longevity[f"champion on {W2.isoformat()}"] == f"{R0}: 1 week(s)"
 
     # 5. champion history (newest first) and stints
     assert [r[:3] for r in page.rows("champions", 0)] == [[W2.isoformat(), R0, CHAMPION_RULES[W2]], [W1.isoformat(), A, CHAMPION_RULES[W1]]]
@@ -441,6 +457,7 @@ def test_empty_first_week(lineage_store: LineageStore, preset: Preset, tmp_path:
     assert "no champion lineage" in page.text("lineage")
     assert "No model was trained" in page.text("training")
     assert "No rollbacks" in page.text("events")
+    assert "No week has been marked yet" in page.text("progress") and "No champion has been chosen yet" in page.text("progress")
     assert "no per-regime leaderboards" in page.text("regimes")
     # the index's regime timeline needs no model: it is the only plot of an empty week
     assert [src for s in page.sections.values() for src in s["images"]] == [REGIMES_PNG]
