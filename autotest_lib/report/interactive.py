@@ -10,6 +10,7 @@ both); the benchmark is black and dashed; models are solid and coloured.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -44,8 +45,14 @@ def _colour(i: int) -> str:
     return _COLOURS[i % len(_COLOURS)]
 
 
-def _div(fig: Any, div_id: str, height: int) -> str:
-    fig.update_layout(height=height, margin={"l": 60, "r": 20, "t": 50, "b": 40}, template="plotly_white", hovermode="x unified")
+def _tint(colour: str, alpha: float) -> str:
+    """``#rrggbb`` as a translucent ``rgba(...)`` (for fills that must not hide one another)."""
+    r, g, b = (int(colour[k : k + 2], 16) for k in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _div(fig: Any, div_id: str, height: int, top: int = 50) -> str:
+    fig.update_layout(height=height, margin={"l": 60, "r": 20, "t": top, "b": 40}, template="plotly_white", hovermode="x unified")
     fig.update_layout(legend={"font": {"size": 11}})
     return str(fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config=_CONFIG))
 
@@ -53,8 +60,9 @@ def _div(fig: Any, div_id: str, height: int) -> str:
 def _line(x: Any, y: Any, name: str, line: Mapping[str, Any], **kw: Any) -> Any:
     import plotly.graph_objects as go
 
+    kw.setdefault("mode", "lines")
     return go.Scatter(x=list(x), y=[None if not math.isfinite(v) else float(v) for v in np.asarray(y, dtype=float)], name=name,
-                      mode="lines", line=dict(line), **kw)  # fmt: skip
+                      line=dict(line), **kw)  # fmt: skip
 
 
 def equity_chart(curves: Sequence[EquityCurve], *, benchmark: str = "SPY", title: str = "") -> str:
@@ -83,7 +91,7 @@ def drawdown_chart(curves: Sequence[EquityCurve], *, benchmark: str = "SPY", tit
     for i, c in enumerate(curves):
         under = drawdown(c.model)
         fig.add_trace(_line(under.index, under, f"{c.model_id} (worst {under.min():.1%})", {"color": _colour(i), "width": 1.6},
-                            fill="tozeroy", legendgroup=c.model_id))  # fmt: skip
+                            fill="tozeroy", fillcolor=_tint(_colour(i), 0.08), legendgroup=c.model_id))  # fmt: skip
     bench = next((c.benchmark for c in curves if c.benchmark is not None), None)
     if bench is not None:
         under = drawdown(bench)
@@ -135,16 +143,19 @@ def forward_chart(record: Any, *, title: str = "") -> str:
         "benchmark": ("SPY", BENCHMARK_STYLE),
     }
     net = np.asarray([1 + r["cumulative"] for r in record.rows])
+    mode = "lines+markers" if len(weeks) < 30 else "lines"  # a few weeks: each one visible as a point
     for key, (name, line) in styles.items():
         values = net if key == "net" else np.asarray([1 + r[f"{key}_cumulative"] for r in record.rows])
-        fig.add_trace(_line(weeks, values, name, line), row=1, col=1)
+        fig.add_trace(_line(weeks, values, name, line, mode=mode), row=1, col=1)
     under = net / np.maximum.accumulate(np.concatenate([[1.0], net]))[1:] - 1.0
     fig.add_trace(_line(weeks, under, "drawdown of the orders", {"color": "#c0392b", "width": 1.2}, fill="tozeroy"), row=2, col=1)
     for r in record.rows:
         if r["status"] == "gap":
-            fig.add_vrect(x0=r["week"], x1=r["week"] + pd.Timedelta(days=7), fillcolor="#f3d9d9", opacity=0.6, line_width=0)
+            fig.add_vrect(x0=r["week"], x1=r["week"] + dt.timedelta(days=7), fillcolor="#f3d9d9", opacity=0.6, line_width=0)
     fig.update_yaxes(title_text="growth of $1", row=1, col=1)
     fig.update_yaxes(title_text="drawdown", tickformat=".0%", row=2, col=1)
+    if len(weeks) < 3:  # a lone week would otherwise stretch over a millisecond axis
+        fig.update_xaxes(range=[weeks[0] - dt.timedelta(days=7), weeks[-1] + dt.timedelta(days=14)], type="date")
     fig.update_layout(title=title)
     return _div(fig, "chart-forward", 560)
 
@@ -178,8 +189,10 @@ def training_chart(histories: Mapping[str, Sequence[Mapping[str, Any]]], *, titl
         if key == "explained_variance":
             low = min((float(_history_column(h, key)[1].min()) for h in histories.values() if len(_history_column(h, key)[1])), default=0.0)
             if low < 0.0:  # the region where the value function explains nothing is shaded red
-                fig.add_hrect(y0=low, y1=0.0, fillcolor="#fde8e8", opacity=0.6, line_width=0, row=row, col=col)
+                fig.add_hrect(y0=low, y1=0.0, fillcolor="#fde8e8", opacity=0.6, line_width=0, layer="below", row=row, col=col)
             fig.add_hline(y=0.0, line={"color": "#c0392b", "width": 1.0}, row=row, col=col)
+        if key == "learning_rate":  # rates span decades (and a constant one would sit on a -1..1 axis)
+            fig.update_yaxes(type="log", exponentformat="e", row=row, col=col)
     fig.update_xaxes(title_text="timesteps")
     fig.update_layout(title=title, hovermode="closest")
-    return _div(fig, "chart-training", 300 * rows + 80)
+    return _div(fig, "chart-training", 300 * rows + 110, top=90)
