@@ -1,9 +1,10 @@
 """What do the scaling, conviction and reward options change? Variants at equal steps on weekly 2023 cutoffs.
 
 For each variant (a set of ``EnvConfig`` options over the recommended preset's env with every learning option at
-its default, and the preset's PPO) and each of
+its default, PPO overrides over the preset's PPO under ``ppo``, and ``ensemble: K`` to train K seeds and trade the
+mean of their actions) and each of
 ``--weeks`` consecutive weekly cutoffs from ``--first`` (all in 2023: the week after the last cutoff must end
-by 2023-12-31; 2024 is never used), one new model is trained from scratch on the preset's windows (8 years of
+by 2023-12-31; 2024 is never used), one new model (or K) is trained from scratch on the preset's windows (8 years of
 training up to the validation window, 26 weeks of validation before the cutoff) with ``--steps`` steps and
 the same seed for every variant of a week (paired). Then, on prices loaded up to the end of the week after
 the cutoff:
@@ -48,7 +49,8 @@ TICKERS = ("AAPL", "AMGN", "CAT", "JPM", "KO", "MSFT", "UNH", "WMT")
 #: The EnvConfig fields the variants set; the base variant has them all at their defaults (the plain env).
 LEARNING_OPTIONS = ("reward_mode", "reward_scale", "turnover_penalty_bps", "obs_norm", "obs_norm_clip", "log_std_init", "action_scale")
 
-#: Variants: EnvConfig options applied over the preset's env. The first five each add one change to the one before.
+#: Variants: EnvConfig options applied over the preset's env; a ``ppo`` key holds PPO overrides and ``ensemble: K``
+#: trains K seeds and trades the mean of their actions. The first five each add one change to the one before.
 VARIANTS: dict[str, dict[str, Any]] = {
     "base": {},
     "scaled": {"obs_norm": True, "reward_scale": 100.0},
@@ -60,7 +62,19 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "rscale_only": {"reward_scale": 100.0},
     "scaled_conv": {"obs_norm": True, "reward_scale": 100.0, "log_std_init": -1.0},
     "sharp": {"obs_norm": True, "reward_scale": 100.0, "reward_mode": "excess_log", "log_std_init": -1.0, "action_scale": 20.0},
+    "conv_turnover": {"obs_norm": True, "reward_scale": 100.0, "log_std_init": -1.0, "turnover_penalty_bps": 10.0},
+    # generalisation, each one change to scaled_conv (the presets' env): features, episode length, network, ensembling
+    "simple_feats": {"obs_norm": True, "reward_scale": 100.0, "log_std_init": -1.0, "feature_set": "simple"},
+    "full_feats": {"obs_norm": True, "reward_scale": 100.0, "log_std_init": -1.0, "feature_set": "full"},
+    "short_ep": {"obs_norm": True, "reward_scale": 100.0, "log_std_init": -1.0, "episode_length": 63},
+    "small_net": {"obs_norm": True, "reward_scale": 100.0, "log_std_init": -1.0, "ppo": {"net_arch": (32, 32)}},
+    "big_net": {"obs_norm": True, "reward_scale": 100.0, "log_std_init": -1.0, "ppo": {"net_arch": (256, 256)}},
+    "ent_reg": {"obs_norm": True, "reward_scale": 100.0, "log_std_init": -1.0, "ppo": {"ent_coef": 0.01}},
+    "ensemble3": {"obs_norm": True, "reward_scale": 100.0, "log_std_init": -1.0, "ensemble": 3},
 }
+
+#: Keys of a variant that are not ``EnvConfig`` fields.
+NON_ENV_KEYS = ("ppo", "ensemble")
 
 
 def baseline_env(env: Any) -> Any:
@@ -68,6 +82,19 @@ def baseline_env(env: Any) -> Any:
     from autotest_lib.config import EnvConfig
 
     return env.model_copy(update={name: EnvConfig.model_fields[name].default for name in LEARNING_OPTIONS})
+
+
+def variant_configs(preset: Any, options: dict[str, Any]) -> tuple[Any, Any, int]:
+    """A variant's env (over :func:`baseline_env`), PPO (over the preset's) and ensemble size, each validated."""
+    from autotest_lib.config import EnvConfig, PPOParams
+
+    env_options = {k: v for k, v in options.items() if k not in NON_ENV_KEYS}
+    env = EnvConfig.model_validate({**baseline_env(preset.env).model_dump(), **env_options})
+    ppo = PPOParams.model_validate({**preset.ppo.model_dump(), **options.get("ppo", {})})
+    members = int(options.get("ensemble", 1))
+    if members < 1:
+        raise SystemExit(f"ensemble must be at least 1, not {members}")
+    return env, ppo, members
 
 
 def weight_dispersion(weights: np.ndarray) -> tuple[float, float]:
@@ -108,40 +135,48 @@ def run_one(variant: str, options: dict[str, Any], cutoff: dt.date, seed: int, s
     import torch
 
     torch.set_num_threads(1)
-    from autotest_lib.config import EnvConfig, load_preset
+    from autotest_lib.config import load_preset
     from autotest_lib.data import load_market
     from autotest_lib.evaluate.backtest import backtest, policy_from_model
     from autotest_lib.evaluate.metrics import sharpe_ratio
     from autotest_lib.train import TrainSpec, load_model, train
 
     preset = load_preset("recommended")
-    env = EnvConfig.model_validate({**baseline_env(preset.env).model_dump(), **options})
+    env, ppo, members = variant_configs(preset, options)
     train_end = cutoff - dt.timedelta(weeks=preset.windows.validation_weeks)
     train_start = train_end - dt.timedelta(days=round(365.25 * (preset.windows.train_years or 8.0)))
     fwd_end = cutoff + dt.timedelta(days=7)
-    spec = TrainSpec(
-        model_id=f"lq-{variant}-{cutoff}",
-        role="explorer",
-        week=cutoff,
-        slot=0,
-        tickers=TICKERS,
-        train_start=train_start,
-        train_end=train_end,
-        cutoff=cutoff,
-        timesteps=steps,
-        seed=seed,
-        ppo=preset.ppo,
-        env=env,
-        checkpoint_every=10**9,
-    )
     market = load_market(list(TICKERS), start=train_start, cutoff=cutoff, feature_set=env.feature_set)
     started = time.perf_counter()
+    models, results = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        result = train(spec, tmp, market=market)
-        model = load_model(result.bundle_uri)
+        for member in range(members):
+            spec = TrainSpec(
+                model_id=f"lq-{variant}-{cutoff}-{member}",
+                role="explorer",
+                week=cutoff,
+                slot=member,
+                tickers=TICKERS,
+                train_start=train_start,
+                train_end=train_end,
+                cutoff=cutoff,
+                timesteps=steps,
+                seed=seed + 1000 * member,
+                ppo=ppo,
+                env=env,
+                checkpoint_every=10**9,
+            )
+            result = train(spec, f"{tmp}/{member}", market=market)
+            results.append(result)
+            models.append(load_model(result.bundle_uri))
     wall = time.perf_counter() - started
+    policies = [policy_from_model(m) for m in models]
+
+    def policy(obs: np.ndarray) -> np.ndarray:  # one model, or the mean action of the ensemble's members
+        return np.mean([p(obs) for p in policies], axis=0)
+
     later = load_market(list(TICKERS), start=train_end, cutoff=fwd_end, feature_set=env.feature_set)
-    bt = backtest(policy_from_model(model), later, env, start=train_end, end=fwd_end)
+    bt = backtest(policy, later, env, start=train_end, end=fwd_end)
     days = bt.dates.astype("datetime64[D]")
     val = days < np.datetime64(cutoff)
     hhi, max_w = weight_dispersion(bt.weights[val])
@@ -149,15 +184,15 @@ def run_one(variant: str, options: dict[str, Any], cutoff: dt.date, seed: int, s
     order = bt.weights[first_fwd]  # decided at the last close before the cutoff
     idx = [later.index_of(d) for d in days[~val]]
     fwd_growth = np.prod(1.0 + np.asarray(later.returns, dtype=np.float64)[idx], axis=0) - 1.0
-    hist = result.history
+    hists = [r.history for r in results]
     row = {
         "variant": variant,
         "cutoff": cutoff.isoformat(),
-        "steps": result.cumulative_timesteps,
+        "steps": sum(r.cumulative_timesteps for r in results),
         "wall_s": round(wall, 1),
-        "ev_last": hist[-1].get("explained_variance", float("nan")),
-        "ev_last3": float(np.mean([h.get("explained_variance", np.nan) for h in hist[-3:]])),
-        "entropy_loss": hist[-1].get("entropy_loss", float("nan")),
+        "ev_last": float(np.mean([h[-1].get("explained_variance", np.nan) for h in hists])),
+        "ev_last3": float(np.mean([h.get("explained_variance", np.nan) for hist in hists for h in hist[-3:]])),
+        "entropy_loss": float(np.mean([h[-1].get("entropy_loss", np.nan) for h in hists])),
         "val_sharpe": float(sharpe_ratio(bt.returns[val])),
         "val_own1n_sharpe": float(sharpe_ratio(bt.benchmarks["buy_and_hold"].returns[val])),
         "val_turnover": float(bt.turnover[val].mean()),

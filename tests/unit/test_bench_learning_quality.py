@@ -56,3 +56,17 @@ def test_base_variant_is_the_plain_env_whatever_the_preset_sets() -> None:
     base = lq.baseline_env(env)
     assert (base.obs_norm, base.reward_scale, base.action_scale, base.reward_mode) == (False, 1.0, EnvConfig().action_scale, "log")
     assert base.max_tickers == env.max_tickers
+
+
+def test_every_variant_builds_a_valid_env_and_ppo() -> None:
+    from autotest_lib.config import load_preset
+
+    preset = load_preset("recommended")
+    built = {name: lq.variant_configs(preset, options) for name, options in lq.VARIANTS.items()}
+    assert built["big_net"][1].net_arch == (256, 256) and built["base"][1] == preset.ppo
+    assert built["ensemble3"][2] == 3 and built["scaled_conv"][2] == 1
+    assert built["short_ep"][0].episode_length == 63 and built["scaled_conv"][0].obs_norm
+    with pytest.raises(ValueError):
+        lq.variant_configs(preset, {"ppo": {"net_arch": ()}})
+    with pytest.raises(ValueError):
+        lq.variant_configs(preset, {"no_such_option": 1})

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
+from tiny_specs import tiny_spec
 
 from autotest_lib.config import EnvConfig, Preset, load_preset
 from autotest_lib.data import MarketData, load_market
@@ -109,18 +110,12 @@ def test_normalizer_running_statistics_are_exact_and_standardise(market: MarketD
 
 
 def make_spec(tmp: str = "", **env_update: object) -> TrainSpec:
-    return TrainSpec(
+    return tiny_spec(
         model_id="learn-00",
-        role="explorer",
         week=dt.date(2023, 6, 4),
-        slot=0,
-        tickers=("AAPL", "JPM", "KO"),
         train_start=dt.date(2019, 1, 2),
         train_end=dt.date(2023, 1, 1),
         cutoff=dt.date(2023, 6, 4),
-        timesteps=1024,
-        seed=3,
-        ppo=PRESET.ppo,
         env=PRESET.env.model_copy(update={"obs_norm": True, "reward_mode": "excess_log", "reward_scale": 100.0, **env_update}),
         checkpoint_every=10**9,
     )

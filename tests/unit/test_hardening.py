@@ -5,7 +5,6 @@ correct handling, and no partial writes. Tiny PPO runs on the bundled real price
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import json
 import logging
@@ -20,33 +19,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_specs import PRESET, tiny_spec
 
 from autotest_lib.config import load_preset
 from autotest_lib.errors import BundleError
 from autotest_lib.train import TrainSpec, load_model, train, verify_bundle
 from autotest_lib.train.bundle import MANIFEST, STATE_FILE, Manifest, remove_bundle, sha256_file, write_bundle
 
-PRESET = load_preset("demo")
-
 
 def make_spec(**update) -> TrainSpec:
-    base = dict(
-        model_id="h-explorer-00",
-        role="explorer",
-        week=dt.date(2024, 9, 8),
-        slot=0,
-        tickers=("AAPL", "JPM", "KO"),
-        train_start=dt.date(2020, 1, 2),
-        train_end=dt.date(2024, 6, 1),
-        cutoff=dt.date(2024, 9, 8),
-        timesteps=1024,
-        seed=5,
-        ppo=PRESET.ppo,
-        env=PRESET.env,
-        checkpoint_every=512,
-    )
-    base.update(update)
-    return TrainSpec(**base)
+    return tiny_spec(**{"model_id": "h-explorer-00", "seed": 5, **update})
 
 
 @pytest.fixture(scope="module")

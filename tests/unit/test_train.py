@@ -13,32 +13,12 @@ import numpy as np
 import pytest
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
+from tiny_specs import PRESET, tiny_spec
 
-from autotest_lib.config import load_preset
 from autotest_lib.errors import BundleError
 from autotest_lib.train import RunLinearSchedule, TrainSpec, load_model, train, verify_bundle
 
-PRESET = load_preset("demo")
-
-
-def make_spec(**update) -> TrainSpec:
-    base = dict(
-        model_id="t-explorer-00",
-        role="explorer",
-        week=dt.date(2024, 9, 8),
-        slot=0,
-        tickers=("AAPL", "JPM", "KO"),
-        train_start=dt.date(2020, 1, 2),
-        train_end=dt.date(2024, 6, 1),
-        cutoff=dt.date(2024, 9, 8),
-        timesteps=1024,
-        seed=3,
-        ppo=PRESET.ppo,
-        env=PRESET.env,
-        checkpoint_every=512,
-    )
-    base.update(update)
-    return TrainSpec(**base)
+make_spec = tiny_spec
 
 
 @pytest.fixture(scope="module")
