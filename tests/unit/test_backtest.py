@@ -174,26 +174,13 @@ def test_window_too_short_raises(market: MarketData) -> None:
 
 def test_backtest_bundle_runs_the_saved_model(tmp_path) -> None:
     """A tiny PPO trained on real prices, saved as a bundle, backtested on the validation window after its training."""
-    from autotest_lib.config import load_preset
-    from autotest_lib.evaluate.bundles import backtest_bundle
-    from autotest_lib.train import TrainSpec, load_model, train
+    from tiny_specs import PRESET, tiny_spec
 
-    preset = load_preset("demo")
-    ppo = preset.ppo.model_copy(update={"n_steps": 64, "batch_size": 128, "n_envs": 2})
-    spec = TrainSpec(
-        model_id="bt-00",
-        role="explorer",
-        week=dt.date(2024, 9, 8),
-        slot=0,
-        tickers=("AAPL", "JPM", "KO"),
-        train_start=dt.date(2023, 1, 3),
-        train_end=dt.date(2024, 6, 1),
-        cutoff=dt.date(2024, 9, 8),
-        timesteps=128,
-        seed=1,
-        ppo=ppo,
-        env=preset.env,
-    )
+    from autotest_lib.evaluate.bundles import backtest_bundle
+    from autotest_lib.train import load_model, train
+
+    ppo = PRESET.ppo.model_copy(update={"n_steps": 64, "batch_size": 128, "n_envs": 2})
+    spec = tiny_spec(model_id="bt-00", train_start=dt.date(2023, 1, 3), timesteps=128, seed=1, ppo=ppo)
     bundle = train(spec, tmp_path).bundle_uri
     res = backtest_bundle(bundle, start=spec.train_end, end=spec.cutoff, n_trials=3)
     assert str(res.dates[0]) >= "2024-06-03" and str(res.dates[-1]) < "2024-09-08"
