@@ -14,7 +14,33 @@ from autotest_lib.registry import LineageStore, ModelStatus
 from autotest_lib.runs.context import WeekContext
 from autotest_lib.train import TrainResult, TrainSpec
 
-__all__ = ["record_training", "record_validation", "universe_with_history"]
+__all__ = ["record_training", "record_validation", "register_spec", "universe_with_history"]
+
+
+def register_spec(
+    store: LineageStore,
+    spec: TrainSpec,
+    *,
+    status: ModelStatus,
+    created_week: dt.date,
+    stage: int | None,
+    result: TrainResult | None = None,
+) -> None:
+    """Upsert ``spec``'s model row (id, role, parent, tickers, hyperparameters) with ``status``, and with a trained
+    model's steps and bundle from ``result``: the one place a spec becomes a lineage row, planned or trained."""
+    store.upsert_model(
+        model_id=spec.model_id,
+        role=spec.role,
+        parent_id=spec.parent_id,
+        tickers=list(spec.tickers),
+        hyperparameters=spec.ppo.model_dump(mode="json"),
+        status=status,
+        created_week=created_week,
+        stage=stage,
+        cumulative_timesteps=result.cumulative_timesteps if result else None,
+        bundle_uri=result.bundle_uri if result else None,
+        bundle_sha256=result.bundle_sha256 if result else None,
+    )
 
 
 def record_training(store: LineageStore, spec: TrainSpec, result: TrainResult, *, stage: int | None = None) -> None:
@@ -22,18 +48,13 @@ def record_training(store: LineageStore, spec: TrainSpec, result: TrainResult, *
 
     Shared by the weekly training tasks and PBT's members, so both read the same way in the registry.
     """
-    store.upsert_model(
-        model_id=spec.model_id,
-        role=spec.role,
-        parent_id=spec.parent_id,
-        tickers=list(spec.tickers),
-        hyperparameters=spec.ppo.model_dump(mode="json"),
-        cumulative_timesteps=result.cumulative_timesteps,
-        bundle_uri=result.bundle_uri,
-        bundle_sha256=result.bundle_sha256,
+    register_spec(
+        store,
+        spec,
         status=ModelStatus.ACTIVE,
         created_week=spec.week,
         stage=stage,
+        result=result,
     )
     store.record_training_run(
         model_id=spec.model_id,

@@ -29,7 +29,7 @@ from autotest_lib.regime import current_regime
 from autotest_lib.registry import EventKind, LineageStore, ModelStatus, Role, WeekStatus
 from autotest_lib.report import write_weekly_report
 from autotest_lib.runs import WeekContext, autotest_home, run_cutoff, week_windows
-from autotest_lib.runs.records import record_training, record_validation, universe_with_history
+from autotest_lib.runs.records import record_training, record_validation, register_spec, universe_with_history
 from autotest_lib.runs.store import migrate, open_store
 from autotest_lib.train import train
 from autotest_lib.weekly.guards import (
@@ -164,16 +164,7 @@ def plan(week: dict[str, Any]) -> dict[str, list[str]]:
         known = store.get_model(spec.model_id)
         if known is not None and known.status not in ModelStatus.untrained():
             continue  # trained in an earlier run of this week: leave its state alone
-        store.upsert_model(
-            model_id=spec.model_id,
-            role=spec.role,
-            parent_id=spec.parent_id,
-            tickers=list(spec.tickers),
-            hyperparameters=spec.ppo.model_dump(mode="json"),
-            status=ModelStatus.PLANNED,
-            created_week=cutoff,
-            stage=week_plan.stages.get(spec.model_id),
-        )
+        register_spec(store, spec, status=ModelStatus.PLANNED, created_week=cutoff, stage=week_plan.stages.get(spec.model_id))
     for promotion in week_plan.promotions:
         store.record_event(cutoff, EventKind.PROMOTION, model_id=promotion["model_id"], payload=promotion)
     for slot in week_plan.elite:  # which elite slot each champion continuation fills
