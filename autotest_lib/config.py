@@ -443,6 +443,16 @@ class RegimeConfig(_Strict):
     vol_window: int = Field(21, ge=2, description="Realised volatility window in days.")
     vol_lookback: int = Field(252, ge=20, description="High volatility when it exceeds its trailing N-day median.")
     min_evidence_days: int = Field(20, ge=1, description="Days in a regime a model needs before it can be picked for it.")
+    switch_margin: float = Field(
+        0.0,
+        ge=0,
+        le=10,
+        description=(
+            "Keep the tickers the paper account holds (the best model on exactly last week's tickers) unless the pick's "
+            "validation Sharpe beats that model's by more than this; switching tickers turns over the whole account "
+            "(0 = always take the pick)."
+        ),
+    )
 
 
 CONTINUOUS_STAGES = ("explorers", "refiners", "champion", "backtests", "paper")

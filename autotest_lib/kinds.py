@@ -80,6 +80,8 @@ class PickKind(StrEnum):
     """The week's best model (no champion yet)."""
     UNIVERSE_1N = "universe_1n"
     """No model beat 1/N of its own tickers on validation: 1/N of the universe (option orders_fallback_universe_1n)."""
+    HOLD = "hold"
+    """The best model on the tickers the account already holds: the pick was not better by the switch margin."""
 
 
 class PaperStatus(StrEnum):

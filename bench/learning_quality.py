@@ -206,8 +206,8 @@ def run_one(variant: str, options: dict[str, Any], cutoff: dt.date, seed: int, s
     return row
 
 
-def forward_excess(rows: list[dict[str, Any]]) -> list[float]:
-    """Weekly net return minus own 1/N, for one variant's rows in cutoff order, marked by the paper ledger's
+def forward_marks(rows: list[dict[str, Any]]) -> list[Any]:
+    """One variant's weekly orders, in cutoff order, marked by the paper ledger's
     :func:`~autotest_lib.paper.ledger.mark_week` (turnover against the previous week's order, cash before the first)."""
     from autotest_lib.paper.ledger import mark_week
 
@@ -216,10 +216,14 @@ def forward_excess(rows: list[dict[str, Any]]) -> list[float]:
     for row in rows:
         weights = dict(zip(TICKERS, row["order"], strict=True))
         returns = dict(zip(TICKERS, row["fwd_returns"], strict=True))
-        mark = mark_week(weights, returns, previous_weights=prev, benchmark=None, cost_bps=1e4 * row["cost_rate"], slippage_bps=0.0)
-        out.append(mark.net_return - mark.own_1n_return)
+        out.append(mark_week(weights, returns, previous_weights=prev, benchmark=None, cost_bps=1e4 * row["cost_rate"], slippage_bps=0.0))
         prev = weights
     return out
+
+
+def forward_excess(rows: list[dict[str, Any]]) -> list[float]:
+    """Weekly net return minus own 1/N, for one variant's rows in cutoff order (see :func:`forward_marks`)."""
+    return [m.net_return - m.own_1n_return for m in forward_marks(rows)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -251,12 +255,14 @@ def main(argv: list[str] | None = None) -> int:
     base_excess: list[float] | None = None
     header = (
         f"{'variant':<11} {'HHI':>6} {'maxw':>6} {'EV end':>7} {'EV l3':>7} {'entropy':>8} {'valSR':>6} {'own1N SR':>8} "
-        f"{'turn/d':>7} {'fwd exc bp/wk':>13} {'t':>6} {'vs base t':>9} {'s/model':>7}"
+        f"{'turn/d':>7} {'fwd exc bp/wk':>13} {'t':>6} {'gross':>6} {'turn/wk':>7} {'vs base t':>9} {'s/model':>7}"
     )
     print(header)
     for v in names:
         mine = sorted((r for r in rows if r["variant"] == v), key=lambda r: r["cutoff"])
-        excess = forward_excess(mine)
+        marks = forward_marks(mine)
+        excess = [m.net_return - m.own_1n_return for m in marks]
+        gross = [m.gross_return - m.own_1n_return for m in marks]
         diff_t = float("nan") if base_excess is None else t_stat([a - b for a, b in zip(excess, base_excess, strict=True)])
         if base_excess is None:
             base_excess = excess
@@ -275,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
             "val_turnover": mean("val_turnover"),
             "fwd_excess_bp": 1e4 * float(np.mean(excess)),
             "fwd_excess_t": t_stat(excess),
+            "fwd_gross_excess_bp": 1e4 * float(np.mean(gross)),
+            "fwd_turnover": float(np.mean([m.turnover for m in marks])),
             "minus_base_t": diff_t,
             "wall_s": mean("wall_s"),
         }
@@ -282,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{v:<11} {s['hhi']:6.3f} {s['max_weight']:6.3f} {s['ev_last']:7.3f} {s['ev_last3']:7.3f} {s['entropy_loss']:8.2f} "
             f"{s['val_sharpe']:6.2f} {s['val_own1n_sharpe']:8.2f} {s['val_turnover']:7.3f} {s['fwd_excess_bp']:13.1f} "
-            f"{s['fwd_excess_t']:6.2f} {s['minus_base_t']:9.2f} {s['wall_s']:7.0f}"
+            f"{s['fwd_excess_t']:6.2f} {s['fwd_gross_excess_bp']:6.1f} {s['fwd_turnover']:7.3f} {s['minus_base_t']:9.2f} {s['wall_s']:7.0f}"
         )
     print(f"1/N of {len(TICKERS)} tickers: HHI {1 / len(TICKERS):.3f}, max weight {1 / len(TICKERS):.3f}")
     print(json.dumps({"cutoffs": [c.isoformat() for c in weeks], "steps": args.steps, "tickers": list(TICKERS), "variants": table}))

@@ -53,7 +53,7 @@ ROLE_RATIO = {"explorers": 1.5, "refiners": 2.0, "champion": 3.0}  # recommended
 MILLION = 1_000_000
 
 
-def recommended_shape(explorers: int, refiners: int) -> tuple[dict[str, Any], int]:
+def recommended_shape(explorers: int, refiners: int, switch_margin: float | None = None) -> tuple[dict[str, Any], int]:
     """The recommended preset's shape at bench size: its roles (per-role timesteps in ``ROLE_RATIO``), universe and
     windows, the demo preset's small PPO; return the preset body (no name or description) and full-size steps per week."""
     recommended = yaml.safe_load((include_dir() / "config" / "recommended.yaml").read_text())
@@ -66,9 +66,12 @@ def recommended_shape(explorers: int, refiners: int) -> tuple[dict[str, Any], in
         "search_space": demo["search_space"],
         "data": recommended["data"],
         "env": recommended.get("env", {}),  # costs and the learning options (scaling, conviction) of new models
+        "regimes": dict(recommended.get("regimes", {})),  # the paper pick's rules, its switch margin included
         "checkpoint_every": MILLION,
         "keep_top_n": max(refiners + 1, 3),
     }
+    if switch_margin is not None:
+        body["regimes"]["switch_margin"] = switch_margin
     return body, sum(counts[r] * timesteps[r] for r in counts)
 
 
@@ -84,9 +87,9 @@ def write_presets(out: Path, *presets: dict[str, Any]) -> list[Path]:
     return paths
 
 
-def arm_presets(out: Path, explorers: int, refiners: int) -> tuple[Path, Path, int]:
+def arm_presets(out: Path, explorers: int, refiners: int, switch_margin: float | None = None) -> tuple[Path, Path, int]:
     """Write the two arms' presets under ``out``; return their paths and the full-size steps per week."""
-    shape, total = recommended_shape(explorers, refiners)
+    shape, total = recommended_shape(explorers, refiners, switch_margin)
     models = explorers + refiners + 1
     lineage = {
         "name": "bench_lineage",
@@ -162,15 +165,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = walk_parser(__doc__.splitlines()[0], scale=0.0016, home="var/bench-lineage-vs-scratch")
     parser.add_argument("--explorers", type=int, default=3, help="L's explorers (S trains explorers + refiners + 1 explorers)")
     parser.add_argument("--refiners", type=int, default=2, help="L's refiners (default 2)")
+    parser.add_argument("--switch-margin", type=float, default=None, help="both arms' regimes.switch_margin (default: recommended's)")
     args = parse_walk_args(parser, argv)
 
     home = args.home.resolve()
-    lineage_preset, scratch_preset, full_total = arm_presets(home / "presets", args.explorers, args.refiners)
+    lineage_preset, scratch_preset, full_total = arm_presets(home / "presets", args.explorers, args.refiners, args.switch_margin)
     steps = round(full_total * args.scale)
     print(
         f"lineage vs scratch: {args.weeks} weeks from {args.start}, {steps:,} steps/week per arm "
         f"({args.explorers + args.refiners + 1} models each; scale {args.scale} of {full_total / MILLION:g}M), "
-        f"seed {args.seed}, home {home}",
+        f"seed {args.seed}, switch margin {load_preset(lineage_preset).regimes.switch_margin:g}, home {home}",
         flush=True,
     )
     lineage, lineage_info = walk_arm("L", lineage_preset, home / "lineage", args)
@@ -192,6 +196,12 @@ def main(argv: list[str] | None = None) -> int:
         "own_1n_mean_weekly": {"lineage": mean(l_own), "scratch": mean(s_own)},
         "universe_1n_mean_weekly": mean(by_week(lineage, "universe_1n_return")),
         "spy_mean_weekly": mean(by_week(lineage, "benchmark_return")),
+        # the excess split into what the orders earned before costs and what trading them cost
+        "gross_excess_vs_own_1n_mean_weekly": {
+            "lineage": mean({w: g - l_own[w] for w, g in by_week(lineage, "gross_return").items()}),
+            "scratch": mean({w: g - s_own[w] for w, g in by_week(scratch, "gross_return").items()}),
+        },
+        "mean_weekly_turnover": {"lineage": mean(by_week(lineage, "turnover")), "scratch": mean(by_week(scratch, "turnover"))},
         "lineage_minus_scratch_t": t_stat([l_net[w] - s_net[w] for w in paired]),
         "lineage_excess_vs_own_1n_t": t_stat([l_net[w] - l_own[w] for w in sorted(l_net)]),
         "scratch_excess_vs_own_1n_t": t_stat([s_net[w] - s_own[w] for w in sorted(s_net)]),

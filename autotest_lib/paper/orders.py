@@ -18,8 +18,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import math
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -38,7 +39,17 @@ from autotest_lib.train import TrainSpec, load_model, verify_bundle
 if TYPE_CHECKING:
     from autotest_lib.registry.store import LineageStore
 
-__all__ = ["BrokerAdapter", "DryRunBroker", "ModelChoice", "Order", "OrderSet", "choose_model", "prepare_orders", "target_weights"]
+__all__ = [
+    "BrokerAdapter",
+    "DryRunBroker",
+    "ModelChoice",
+    "Order",
+    "OrderSet",
+    "choose_model",
+    "hold_or_switch",
+    "prepare_orders",
+    "target_weights",
+]
 
 
 @dataclass(frozen=True)
@@ -57,7 +68,7 @@ class ModelChoice:
 
     :param model_id: the chosen model.
     :param rule: one sentence naming the rule that picked it and its evidence.
-    :param kind: ``regime_best``, ``champion_fallback`` or ``leaderboard_best``.
+    :param kind: ``regime_best``, ``champion_fallback``, ``leaderboard_best`` or ``hold``.
     :param regime: the coming week's regime (None when regimes were not used).
     :param champion_id: this week's champion, the fallback (None when there is none).
     """
@@ -220,6 +231,47 @@ def _existing(out_dir: Path, week: dt.date, model_id: str) -> OrderSet | None:
     )
 
 
+def hold_or_switch(store: LineageStore, week: dt.date, choice: ModelChoice, held_tickers: Collection[str], margin: float) -> ModelChoice:
+    """Keep the tickers the account holds unless the pick is clearly better: switching costs a full turnover.
+
+    When the pick trades other tickers than ``held_tickers`` (last week's orders), the best of this week's
+    validated models on exactly those tickers (a refined child of last week's model, say) is kept instead,
+    unless the pick's validation score (net Sharpe) beats it by more than ``margin``.
+
+    :param store: the lineage store.
+    :param week: the week's cutoff.
+    :param choice: what :func:`choose_model` picked.
+    :param held_tickers: the tickers the account holds going into the week (weight > 0 in last week's orders).
+    :param margin: the score margin a switch must clear; 0 = always take the pick.
+    """
+    held = frozenset(held_tickers)
+    picked = store.get_model(choice.model_id)
+    if margin <= 0 or not held or picked is None or frozenset(picked.tickers) == held:
+        return choice
+    scores = {
+        e.model_id: float(e.score)
+        for e in store.evaluations(week=week, window="validation")
+        if e.score is not None and math.isfinite(e.score)
+    }
+    pick_score = scores.get(choice.model_id)
+    same = []
+    for model_id, value in scores.items():
+        model = store.get_model(model_id)
+        if model is not None and frozenset(model.tickers) == held and model.status not in _EXCLUDED and _has_bundle(model):
+            same.append((value, model_id))
+    if pick_score is None or not same:
+        return choice
+    held_score, held_id = min(same, key=lambda e: (-e[0], e[1]))
+    if pick_score - held_score > margin:
+        return choice
+    rule = (
+        f"hold: {held_id} trades the tickers the account holds (validation score {held_score:.2f}); the pick "
+        f"{choice.model_id} scores {pick_score:.2f}, not more than the switch margin {margin:g} better, so a full "
+        f"turnover into its tickers is not paid for (the pick's rule: {choice.rule})"
+    )
+    return ModelChoice(held_id, rule, PickKind.HOLD, choice.regime, choice.champion_id)
+
+
 def prepare_orders(
     store: LineageStore,
     week: dt.date,
@@ -231,6 +283,7 @@ def prepare_orders(
     benchmark: str = "SPY",
     use_regimes: bool = True,
     universe_fallback: Sequence[str] | None = None,
+    held_tickers: Collection[str] | None = None,
 ) -> OrderSet:
     """Choose the model, compute its target weights, write ``orders.csv`` and ``orders.json`` in ``out_dir``.
 
@@ -246,6 +299,8 @@ def prepare_orders(
     :param use_regimes: False skips the regime rule (champion, else best score).
     :param universe_fallback: the universe; when given and no model of the week beats 1/N of its own tickers on
         validation, the orders are 1/N of these tickers instead (kind ``universe_1n``, the rule says why).
+    :param held_tickers: the tickers last week's orders hold; with ``regimes.switch_margin`` > 0 the pick is
+        weighed against keeping them (:func:`hold_or_switch`).
     """
     if universe_fallback is not None:
         reason = _nobody_beats_own_1n(store, week)
@@ -256,6 +311,8 @@ def prepare_orders(
     if use_regimes:
         regime = current_regime(week, cfg, benchmark=benchmark, source=source or "bundled").regime
     choice = choose_model(store, week, regime=regime, min_evidence_days=cfg.min_evidence_days)
+    if held_tickers:
+        choice = hold_or_switch(store, week, choice, held_tickers, cfg.switch_margin)
     model_id = choice.model_id
     model = store.get_model(model_id)
     bundle_uri = model.bundle_uri if model is not None else None

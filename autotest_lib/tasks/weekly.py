@@ -23,12 +23,12 @@ from autotest_lib.data import load_prices
 from autotest_lib.errors import PermanentDataError, WeekError, WeekSkipped
 from autotest_lib.evaluate.metrics import deflated_sharpe_ratio
 from autotest_lib.paper import prepare_orders
-from autotest_lib.paper.ledger import update_ledger
+from autotest_lib.paper.ledger import read_orders, update_ledger
 from autotest_lib.pbt import superseded_versions
 from autotest_lib.regime import current_regime
 from autotest_lib.registry import EventKind, LineageStore, ModelStatus, Role, WeekStatus
 from autotest_lib.report import write_weekly_report
-from autotest_lib.runs import WeekContext, autotest_home, run_cutoff, week_windows
+from autotest_lib.runs import WeekContext, WeekPaths, autotest_home, run_cutoff, week_windows
 from autotest_lib.runs.records import record_training, record_validation, register_spec, universe_with_history
 from autotest_lib.runs.store import migrate, open_store
 from autotest_lib.train import train
@@ -376,6 +376,7 @@ def paper_trades(week: dict[str, Any]) -> dict[str, Any]:
         first = json.loads(recorded.read_text())
         log.info("week %s: orders were written after this same selection; keeping them (%s)", ctx.cutoff, first["model_id"])
         return {k: first[k] for k in ("model_id", "regime", "rule")} | {"csv": str(recorded.with_name("orders.csv")), "json": str(recorded)}
+    held = WeekPaths(ctx.paths.home, ctx.cutoff - dt.timedelta(days=7)).orders / "orders.json"  # what the account holds
     orders = prepare_orders(
         store,
         ctx.cutoff,
@@ -384,6 +385,7 @@ def paper_trades(week: dict[str, Any]) -> dict[str, Any]:
         regimes=preset.regimes,
         benchmark=preset.data.benchmark,
         universe_fallback=preset.data.universe if preset.orders_fallback_universe_1n else None,
+        held_tickers=[t for t, w in read_orders(held).weights.items() if w > 0] if held.is_file() else None,
     )
     store.record_event(
         ctx.cutoff,

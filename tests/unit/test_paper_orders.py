@@ -20,7 +20,8 @@ import pytest
 from autotest_lib.config import RegimeConfig, load_preset
 from autotest_lib.data import load_prices
 from autotest_lib.kinds import ModelStatus, PickKind, Role
-from autotest_lib.paper import OrderSet, choose_model, prepare_orders, target_weights
+from autotest_lib.paper import ModelChoice, OrderSet, choose_model, prepare_orders, target_weights
+from autotest_lib.paper.orders import hold_or_switch
 from autotest_lib.regime import current_regime
 from autotest_lib.registry import LineageStore
 from autotest_lib.train import TrainSpec, train, verify_bundle
@@ -61,10 +62,11 @@ def register(
     status: ModelStatus = ModelStatus.ACTIVE,
     week: dt.date = WEEK,
     own_1n: float | None = None,
+    tickers: tuple[str, ...] = TICKERS,
 ) -> None:
     """A model of ``week`` with a bundle at ``bundle_uri`` and a validation evaluation (``score``, ``by_regime``,
     and the Sharpe of 1/N of its own tickers, ``own_1n``)."""
-    store.upsert_model(model_id, role=Role.EXPLORER, created_week=week, tickers=list(TICKERS), hyperparameters={})
+    store.upsert_model(model_id, role=Role.EXPLORER, created_week=week, tickers=list(tickers), hyperparameters={})
     manifest = Path(bundle_uri, "manifest.json")
     sha256 = verify_bundle(bundle_uri).sha256 if manifest.is_file() else "0" * 64  # a pruned bundle has no hash to read
     store.set_model_bundle(model_id, bundle_uri=str(bundle_uri), bundle_sha256=sha256, cumulative_timesteps=256, status=status)
@@ -137,6 +139,41 @@ def test_no_champion_and_no_evaluation_is_a_lookup_error(lineage_store: LineageS
 
 
 # -- target_weights -----------------------------------------------------------------------------------------
+
+
+# -- hold_or_switch: a switch of tickers must be worth its turnover ------------------------------------------
+
+
+def test_hold_keeps_the_held_tickers_unless_the_pick_beats_them_by_the_margin(lineage_store: LineageStore, bundle: str) -> None:
+    register(lineage_store, "m-new", bundle, score=1.5, tickers=("CAT", "KO", "MSFT"))
+    register(lineage_store, "m-kept", bundle, score=1.2)  # exactly the held tickers
+    register(lineage_store, "m-kept-worse", bundle, score=0.9)
+    register(lineage_store, "m-kept-retired", bundle, score=1.4, status=ModelStatus.RETIRED)
+    register(lineage_store, "m-superset", bundle, score=1.45, tickers=(*TICKERS, "CAT"))  # not the same tickers
+    pick = ModelChoice("m-new", "best validation score", PickKind.LEADERBOARD_BEST, None, None)
+    held = ["KO", "JPM", "AAPL"]
+
+    hold = hold_or_switch(lineage_store, WEEK, pick, held, 0.5)
+
+    assert (hold.model_id, hold.kind, hold.champion_id) == ("m-kept", PickKind.HOLD, None)
+    assert "1.20" in hold.rule and "1.50" in hold.rule and "best validation score" in hold.rule
+    assert hold_or_switch(lineage_store, WEEK, pick, held, 0.2) is pick  # 0.3 better: worth the switch
+    assert hold_or_switch(lineage_store, WEEK, pick, held, 0.0) is pick  # off
+    assert hold_or_switch(lineage_store, WEEK, pick, ["AAPL", "JPM"], 0.5) is pick  # nothing trades exactly those
+    assert hold_or_switch(lineage_store, WEEK, pick, ["CAT", "KO", "MSFT"], 0.5) is pick  # the pick already holds them
+
+
+def test_orders_hold_last_weeks_tickers_with_a_switch_margin(lineage_store: LineageStore, bundle: str, tmp_path: Path) -> None:
+    register(lineage_store, "m-new", bundle, score=1.5, tickers=("CAT", "KO", "MSFT"))
+    register(lineage_store, "m-kept", bundle, score=1.2)
+    margin = RegimeConfig(switch_margin=0.5)
+
+    switched = prepare_orders(lineage_store, WEEK, tmp_path / "first", use_regimes=False, regimes=margin)
+    held = prepare_orders(lineage_store, WEEK, tmp_path / "held", use_regimes=False, regimes=margin, held_tickers=TICKERS)
+
+    assert (switched.model_id, switched.kind) == ("m-new", PickKind.LEADERBOARD_BEST)  # nothing held yet
+    assert (held.model_id, held.kind) == ("m-kept", PickKind.HOLD)
+    assert json.loads(held.json_path.read_text())["kind"] == "hold"
 
 
 def test_target_weights_are_long_only_sum_to_one_with_cash_and_use_the_last_close(bundle: str) -> None:
