@@ -364,8 +364,10 @@ def _deflate(store: LineageStore, ctx: WeekContext) -> None:
 
 def paper_trades(week: dict[str, Any]) -> dict[str, Any]:
     """Orders for the coming week from the model the regime rule picks (else the champion), as CSV and JSON in
-    the week's folder; a ``paper_pick`` event records the model, the regime, the rule and the selection they
-    follow. A re-run after the same selection keeps the orders written the first time."""
+    the week's folder; with ``regimes.switch_margin`` the tickers of last week's orders are kept unless the pick is
+    that much better (:func:`~autotest_lib.paper.orders.hold_or_switch`). A ``paper_pick`` event records the model,
+    the regime, the rule and the selection they follow. A re-run after the same selection keeps the orders written
+    the first time."""
     ctx = WeekContext.from_xcom(week)
     store = open_store()
     preset = ctx.load_preset()
