@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
-from tiny_specs import tiny_spec
+from tiny_specs import Crash, tiny_spec
 
 from autotest_lib.config import EnvConfig, Preset, load_preset
 from autotest_lib.data import MarketData, load_market
@@ -182,19 +182,6 @@ def test_defaults_keep_the_plain_policy_and_bundle(tmp_path: Path) -> None:
     bundle = Path(train(spec, tmp_path).bundle_uri)
     assert not (bundle / STATS_FILE).exists()
     assert normalizers(load_model(bundle)) == []
-
-
-class Crash(BaseCallback):
-    """Kills the run once ``after`` steps are done."""
-
-    def __init__(self, after: int) -> None:
-        super().__init__()
-        self.after = after
-
-    def _on_step(self) -> bool:
-        if self.num_timesteps >= self.after:
-            raise KeyboardInterrupt("simulated kill")
-        return True
 
 
 def parent_stats_steps(bundle: Path) -> int:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
-from tiny_specs import PRESET, tiny_spec
+from tiny_specs import PRESET, Crash, tiny_spec
 
 from autotest_lib.errors import BundleError
 from autotest_lib.train import RunLinearSchedule, TrainSpec, load_model, train, verify_bundle
@@ -91,19 +91,6 @@ def test_history_has_one_row_per_update(tmp_path: Path) -> None:
     # linear decay: each update trains at a lower rate than the previous one
     rates = [row["learning_rate"] for row in result.history]
     assert rates == sorted(rates, reverse=True) and rates[0] < PRESET.ppo.learning_rate
-
-
-class Crash(BaseCallback):
-    """Kills the run once ``after`` steps are done, as a worker dying mid-task would."""
-
-    def __init__(self, after: int) -> None:
-        super().__init__()
-        self.after = after
-
-    def _on_step(self) -> bool:
-        if self.num_timesteps >= self.after:
-            raise KeyboardInterrupt("simulated kill")
-        return True
 
 
 def test_killed_run_resumes_from_checkpoint(tmp_path: Path) -> None:

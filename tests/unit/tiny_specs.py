@@ -1,10 +1,12 @@
-"""A tiny training spec on bundled real prices, shared by the unit tests that train (imported as ``tiny_specs``:
-pytest puts this folder on ``sys.path`` when it collects the tests beside it)."""
+"""A tiny training spec on bundled real prices and a callback that kills a run, shared by the unit tests that train
+(imported as ``tiny_specs``: pytest puts this folder on ``sys.path`` when it collects the tests beside it)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+
+from stable_baselines3.common.callbacks import BaseCallback
 
 from autotest_lib.config import load_preset
 from autotest_lib.train import TrainSpec
@@ -32,3 +34,16 @@ def tiny_spec(**update: Any) -> TrainSpec:
     )
     base.update(update)
     return TrainSpec(**base)
+
+
+class Crash(BaseCallback):
+    """Kills the run once ``after`` steps are done, as a worker dying mid-task would."""
+
+    def __init__(self, after: int) -> None:
+        super().__init__()
+        self.after = after
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self.after:
+            raise KeyboardInterrupt("simulated kill")
+        return True
